@@ -1,0 +1,321 @@
+"""What each command does, given Settings; returns the process exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sqlite3
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.adapters.console import CONSOLE_TARGET, ConsoleChat
+from bot.app import App, build_app
+from bot.config import Settings
+from bot.core.errors import FeedError, UsageError
+from bot.core.feedlist import FeedRef, read_feed_file, to_opml
+from bot.core.fetch import FeedFetcher
+from bot.core.ingest import IngestCounts
+from bot.core.parse import parse_feed
+
+log = logging.getLogger(__name__)
+
+
+def _print_json(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+async def run(settings: Settings, *, console: bool) -> int:
+    """Start every configured adapter plus the poller; the console when no token is set."""
+    app = build_app(settings)
+    try:
+        app.sync_feed_list()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        tasks: list[asyncio.Task[None]] = []
+        platforms = []
+        if settings.telegram_bot_token:
+            platforms.append("telegram")
+        if settings.discord_bot_token:
+            platforms.append("discord")
+        for name in platforms:
+            log.warning("adapter not available in this release yet", extra={"adapter": name})
+        async with FeedFetcher(app.fetch_limits()) as fetcher:
+            tasks.append(asyncio.create_task(app.poller(fetcher).run_forever(stop)))
+            if console or not platforms:
+                chat = ConsoleChat(app.service, app.store)
+                app.store.subscriptions.target_id(CONSOLE_TARGET)
+                tasks.append(asyncio.create_task(chat.print_alerts(stop)))
+                tasks.append(asyncio.create_task(chat.run(stop)))
+            await stop.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return 0
+    finally:
+        app.close()
+
+
+async def ask(settings: Settings, question: str, *, as_json: bool) -> int:
+    app = build_app(settings)
+    try:
+        answer = await app.service.answer(question)
+    finally:
+        app.close()
+    if as_json:
+        _print_json(
+            {
+                "answer": answer.answer,
+                "grounded": answer.grounded,
+                "mode": answer.mode,
+                "sources": [
+                    {"title": s.title, "url": s.url, "published": s.published}
+                    for s in answer.sources
+                ],
+            }
+        )
+    else:
+        from bot.adapters.console import render
+        from bot.core.models import Reply
+
+        print(render(Reply(text=answer.answer, sources=answer.sources, grounded=answer.grounded)))
+    return 0
+
+
+async def _ingest_one(app: App, fetcher: FeedFetcher, source: str) -> IngestCounts:
+    if source.startswith(("http://", "https://")):
+        result = await fetcher.fetch(source)
+        body, feed_url, ctype = result.body, result.final_url, result.content_type
+        kind = "once"
+    else:
+        path = Path(source)
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            raise FeedError(f"cannot read {source}: {exc.strerror}") from None
+        feed_url, ctype, kind = path.resolve().as_uri(), None, "file"
+    parsed = parse_feed(body, feed_url=feed_url, content_type=ctype)
+    existing = app.store.sources.get(feed_url) or app.store.sources.get(source)
+    source_id = (
+        existing.id
+        if existing
+        else app.store.sources.ensure(feed_url, name=parsed.title, kind=kind)
+    )
+    counts = app.ingestor.ingest(parsed.entries, source_id=source_id)
+    if parsed.warning:
+        counts.errors.append(f"{source}: {parsed.warning}")
+    return counts
+
+
+async def ingest(settings: Settings, sources: list[str], *, as_json: bool) -> int:
+    app = build_app(settings)
+    total = IngestCounts()
+    try:
+        async with FeedFetcher(app.fetch_limits()) as fetcher:
+            for source in sources:
+                try:
+                    total.add(await _ingest_one(app, fetcher, source))
+                except FeedError as exc:
+                    total.errors.append(f"{source}: {exc.reason}")
+                    log.warning("source failed", extra={"source": source, "reason": exc.reason})
+    finally:
+        app.close()
+    if as_json:
+        _print_json(total.as_dict())
+    else:
+        print(
+            f"fetched {total.fetched}, new {total.new}, relevant {total.relevant}, "
+            f"duplicates {total.duplicates}, errors {len(total.errors)}"
+        )
+        for err in total.errors:
+            print(f"  error: {err}")
+    return 0
+
+
+async def poll(settings: Settings, *, once: bool) -> int:
+    app = build_app(settings)
+    try:
+        app.sync_feed_list()
+        async with FeedFetcher(app.fetch_limits()) as fetcher:
+            poller = app.poller(fetcher)
+            if once:
+                counts = await poller.poll_once(app.store.sources.list())
+                print(
+                    f"fetched {counts.fetched}, new {counts.new}, relevant {counts.relevant}, "
+                    f"duplicates {counts.duplicates}, errors {len(counts.errors)}"
+                )
+                for err in counts.errors:
+                    print(f"  error: {err}")
+                return 0
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
+            await poller.run_forever(stop)
+            return 0
+    finally:
+        app.close()
+
+
+async def deliver(settings: Settings, *, once: bool) -> int:
+    app = build_app(settings, load_starter=False)
+    try:
+        depth = app.store.outbox.depth()
+        print(f"outbox: {depth} queued; platform delivery is not in this release yet")
+        return 0
+    finally:
+        app.close()
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(f"--since wants a date such as 2026-01-31, not {value!r}") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def export(settings: Settings, since: str | None) -> int:
+    when = _parse_since(since)
+    app = build_app(settings)
+    try:
+        for a in app.store.articles.export(when):
+            _print_json(
+                {
+                    "id": a.id,
+                    "url": a.url,
+                    "title": a.title,
+                    "summary": a.summary,
+                    "published": a.published.isoformat() if a.published else None,
+                    "source": a.source,
+                    "lang": a.lang,
+                    "relevant": a.relevant,
+                    "countries": list(a.countries),
+                    "topics": list(a.topics),
+                    "story_id": a.story_id,
+                }
+            )
+    finally:
+        app.close()
+    return 0
+
+
+async def feeds(settings: Settings, action: str, arg: str | None) -> int:
+    app = build_app(settings, load_starter=False)
+    try:
+        if action != "import" and action != "add":
+            app.sync_feed_list()
+        sources = app.store.sources
+        if action == "list":
+            rows = sources.list()
+            if not rows:
+                print("no feeds")
+            for s in rows:
+                state = "disabled" if not s.enabled else (s.last_status or "never polled")
+                line = f"{s.url}  [{state}]"
+                if s.name:
+                    line += f"  {s.name}"
+                if s.error_count:
+                    line += f"  errors={s.error_count}"
+                if s.last_error:
+                    line += f"  last error: {s.last_error}"
+                if s.last_success_at:
+                    line += f"  last ok: {s.last_success_at}"
+                print(line)
+        elif action == "add":
+            assert arg is not None
+            if not arg.startswith(("http://", "https://")):
+                raise UsageError(f"a feed URL starts with http:// or https://, not {arg!r}")
+            added = sources.add_feed(arg)
+            print(("added " if added else "already on the list: ") + arg)
+        elif action == "remove":
+            assert arg is not None
+            if not sources.remove(arg):
+                raise UsageError(f"not on the feed list: {arg}")
+            print(f"removed {arg}")
+        elif action == "import":
+            assert arg is not None
+            refs = read_feed_file(Path(arg))
+            added = 0
+            for ref in refs:
+                if sources.get(ref.url) is None:
+                    sources.ensure(ref.url, name=ref.name, kind="feed")
+                    added += 1
+            print(f"imported {added} new feeds of {len(refs)} in {arg}")
+        elif action == "export":
+            refs = [FeedRef(s.url, s.name) for s in sources.list()]
+            sys.stdout.write(to_opml(refs))
+        return 0
+    finally:
+        app.close()
+
+
+def subs_list(settings: Settings) -> int:
+    app = build_app(settings, load_starter=False)
+    try:
+        from bot.core.subscribe_parse import describe
+
+        subs = app.store.subscriptions.all()
+        if not subs:
+            print("no subscriptions")
+        for s in subs:
+            paused = f"  (paused: {s.paused_reason})" if s.paused else ""
+            print(f"#{s.id} {s.target.key}: {describe(s.spec, app.gazetteer)}{paused}")
+        return 0
+    finally:
+        app.close()
+
+
+def status(settings: Settings) -> int:
+    app = build_app(settings, load_starter=False)
+    try:
+        rows = app.store.sources.list()
+        print(f"store: {settings.db_path}")
+        print(f"articles: {app.store.articles.count()}  outbox depth: {app.store.outbox.depth()}")
+        adapters = [
+            n
+            for n, t in (
+                ("telegram", settings.telegram_bot_token),
+                ("discord", settings.discord_bot_token),
+            )
+            if t
+        ] or ["console"]
+        print(f"adapters configured: {', '.join(adapters)}")
+        print(f"feeds: {len(rows)}")
+        for s in rows:
+            state = "disabled" if not s.enabled else (s.last_status or "never polled")
+            print(
+                f"  {state:13} {s.url}  last ok: {s.last_success_at or '-'}"
+                + (f"  ({s.last_error})" if s.last_error else "")
+            )
+        return 0
+    finally:
+        app.close()
+
+
+def backup(settings: Settings, path: str) -> int:
+    target = Path(path)
+    if target.exists():
+        raise UsageError(f"{target} exists already; choose a new path")
+    app = build_app(settings, load_starter=False)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        dest = sqlite3.connect(str(target))
+        try:
+            app.store.db.conn.backup(dest)
+        finally:
+            dest.close()
+        print(f"backup written to {target}")
+        return 0
+    finally:
+        app.close()

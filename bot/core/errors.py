@@ -1,0 +1,53 @@
+"""Small exception families; loops catch these per item, log them and move on."""
+
+
+class SovereignWatchError(Exception):
+    """Base of every error the bot raises on purpose."""
+
+
+class UsageError(SovereignWatchError):
+    """Bad input from a user or operator: shown as a one-line message, exit code 2."""
+
+
+class StoreError(SovereignWatchError):
+    """The SQLite store cannot be opened or used (wrong file, read-only, newer schema)."""
+
+
+class FeedError(SovereignWatchError):
+    """A feed could not be fetched or parsed; `reason` is one line for `feeds list` and logs."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class FetchTimeout(FeedError):
+    """The server was too slow (connect or total deadline)."""
+
+
+class BodyTooLarge(FeedError):
+    """The body passed the size cap; the download was aborted."""
+
+
+class BlockedAddress(FeedError):
+    """The URL resolves to a loopback, private, link-local or metadata address."""
+
+
+class HttpStatusError(FeedError):
+    """The server answered with an error status."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class TooManyRedirects(FeedError):
+    """A redirect loop or chain longer than the limit."""
+
+
+class NotAFeed(FeedError):
+    """The body is not RSS, Atom or JSON Feed (an HTML page, an empty body, garbage)."""
+
+
+class LLMUnavailable(SovereignWatchError):
+    """The configured OpenAI-compatible endpoint failed; callers fall back to extractive."""

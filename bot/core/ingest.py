@@ -1,0 +1,187 @@
+"""Parsed feed entries -> stored articles: dedupe, classify, group, queue alerts, save.
+
+The one place where the stages run in order for a batch of entries, whatever their origin (a
+polled feed, a file given to `ingest`, the starter knowledge). Everything a batch causes is
+written in one transaction, so a crash mid-batch stores each item, and queues its alerts,
+exactly once on the next try.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bot.core.classify import Classifier
+from bot.core.cluster import WINDOW, StoryGrouper
+from bot.core.langdetect import detect_language
+from bot.core.models import Classification, FeedEntry
+from bot.core.ports import NewArticle, OutboxRow, StorePort, StoryCandidate
+from bot.core.textindex import entity_token, index_terms
+
+log = logging.getLogger(__name__)
+
+Matcher = Callable[[StoryCandidate, NewArticle, bool], list[OutboxRow]]
+
+
+@dataclass
+class IngestCounts:
+    fetched: int = 0
+    new: int = 0
+    relevant: int = 0
+    duplicates: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: IngestCounts) -> None:
+        self.fetched += other.fetched
+        self.new += other.new
+        self.relevant += other.relevant
+        self.duplicates += other.duplicates
+        self.errors.extend(other.errors)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "fetched": self.fetched,
+            "new": self.new,
+            "relevant": self.relevant,
+            "duplicates": self.duplicates,
+            "errors": list(self.errors),
+        }
+
+
+def article_id(url: str) -> str:
+    return "a" + hashlib.blake2b(url.encode(), digest_size=8).hexdigest()
+
+
+class Ingestor:
+    """Stores entries; holds the story grouper's in-memory index for the process's lifetime."""
+
+    def __init__(
+        self,
+        store: StorePort,
+        classifier: Classifier,
+        matcher: Matcher | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.classifier = classifier
+        self.matcher = matcher
+        self.clock = clock
+        self.grouper = StoryGrouper()
+        self._seeded = False
+
+    def _seed(self) -> None:
+        if not self._seeded:
+            since = self.clock() - timedelta(days=60)
+            self.grouper.seed(self.store.articles.recent_stories(since))
+            self._seeded = True
+
+    def ingest(
+        self,
+        entries: Sequence[FeedEntry],
+        *,
+        source_id: int | None,
+        kind: str = "feed",
+        alerts: bool = True,
+        labels: Mapping[str, Classification] | None = None,
+    ) -> IngestCounts:
+        """Store what is new in `entries`; `labels` override the classifier (curated data)."""
+        counts = IngestCounts(fetched=len(entries))
+        if not entries:
+            return counts
+        self._seed()
+        known_urls = self.store.articles.known_urls(e.url for e in entries)
+        known_guids = self.store.articles.known_guids(
+            source_id, (e.guid for e in entries if e.guid)
+        )
+        now = self.clock()
+        articles: list[NewArticle] = []
+        stories: dict[str, StoryCandidate] = {}
+        outbox: list[OutboxRow] = []
+        batch_urls: set[str] = set()
+        for entry in entries:
+            if (
+                entry.url in known_urls
+                or entry.url in batch_urls
+                or (entry.guid and entry.guid in known_guids)
+            ):
+                counts.duplicates += 1
+                continue
+            batch_urls.add(entry.url)
+            try:
+                article, story, new_story = self._prepare(
+                    entry, source_id, kind, now, (labels or {}).get(entry.url)
+                )
+            except Exception as exc:  # one odd item must not sink the batch
+                log.warning("item skipped", extra={"url": entry.url, "reason": repr(exc)})
+                counts.errors.append(f"{entry.url}: {exc}")
+                continue
+            articles.append(article)
+            stories[story.id] = story
+            counts.new += 1
+            counts.relevant += int(article.relevant)
+            if alerts and self.matcher is not None and article.relevant:
+                outbox.extend(self.matcher(story, article, new_story))
+        if articles:
+            self.store.articles.save(articles, list(stories.values()), outbox)
+        return counts
+
+    def _prepare(
+        self,
+        entry: FeedEntry,
+        source_id: int | None,
+        kind: str,
+        now: datetime,
+        label: Classification | None,
+    ) -> tuple[NewArticle, StoryCandidate, bool]:
+        lang = entry.lang or detect_language(f"{entry.title} {entry.summary}")
+        verdict = self.classifier.classify(entry.title, entry.summary, lang)
+        if label is not None:
+            verdict = Classification(
+                label.relevant, 1.0, label.countries, label.topics, verdict.entities
+            )
+        aid = article_id(entry.url)
+        when = entry.published or now
+        if when > now + timedelta(days=1):
+            when = now
+        story = self.grouper.assign(
+            article_id=aid,
+            title=entry.title,
+            url=entry.url,
+            summary=entry.summary,
+            source=entry.source,
+            when=when,
+            relevant=verdict.relevant,
+            countries=verdict.countries,
+            topics=verdict.topics,
+            entities=verdict.entities,
+        )
+        terms = index_terms(
+            f"{entry.title}\n{entry.summary}", (entity_token(e) for e in verdict.entities)
+        )
+        article = NewArticle(
+            id=aid,
+            url=entry.url,
+            guid=entry.guid,
+            source_id=source_id,
+            source=entry.source,
+            kind=kind,
+            title=entry.title,
+            summary=entry.summary,
+            published=entry.published,
+            fetched_at=now,
+            lang=lang,
+            relevant=verdict.relevant,
+            score=verdict.score,
+            countries=verdict.countries,
+            topics=verdict.topics,
+            entities=verdict.entities,
+            story_id=story.id,
+            terms=terms,
+        )
+        return article, story, story.article_count == 1
+
+
+__all__ = ["WINDOW", "IngestCounts", "Ingestor", "article_id"]

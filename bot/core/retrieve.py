@@ -1,0 +1,144 @@
+"""Question -> ranked articles, one per story, from the store's FTS5 index.
+
+BM25 over an OR of the question's content words (Korean stems included), widened through the
+gazetteer (한국 ↔ South Korea, 엘지 ↔ LG) and entity tokens, then re-ranked by how many of the
+question's words an article covers, so a short article that answers beats a long one that
+merely repeats one common word.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.core.gazetteer import Gazetteer
+from bot.core.models import Article
+from bot.core.ports import ArticleRepo
+from bot.core.textindex import (
+    entity_token,
+    fts_or_query,
+    hangul_words,
+    korean_stems,
+    query_groups,
+    words,
+)
+
+_RECENT_RE = re.compile(
+    r"(?i)\b(latest|recent|recently|newest|this week|today|now)\b|최근|최신|요즘|근황"
+)
+# Retrieval looks at this much recent history first; older items are searched only when the
+# window finds too little. Keeps p95 flat as the store grows.
+RECENT_WINDOW = timedelta(days=400)
+
+
+@dataclass(frozen=True)
+class Hit:
+    article: Article
+    score: float
+    coverage: float
+    matched: frozenset[int]
+
+
+def wants_recent(question: str) -> bool:
+    return bool(_RECENT_RE.search(question))
+
+
+def article_terms(article: Article) -> set[str]:
+    text = f"{article.title}\n{article.summary}"
+    out = set(words(text))
+    for w in hangul_words(text):
+        out.add(w)
+        out.update(korean_stems(w))
+        if len(w) >= 3:
+            out.update(w[i : i + 2] for i in range(len(w) - 1))
+    return out
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+class Retriever:
+    def __init__(self, articles: ArticleRepo, gazetteer: Gazetteer) -> None:
+        self.articles = articles
+        self.gazetteer = gazetteer
+
+    def query_groups(self, question: str) -> list[list[str]]:
+        """Content-word groups of the question, each widened by gazetteer aliases."""
+        groups = query_groups(question)
+        for mention in self.gazetteer.find(question):
+            alias_words: list[str] = [entity_token(mention.key)]
+            for alias in self.gazetteer.expand_query(question[mention.start : mention.end]):
+                alias_words.extend(words(alias))
+            span_words = set(words(question[mention.start : mention.end]))
+            for group in groups:
+                if group[0] in span_words or any(g in span_words for g in group):
+                    group.extend(w for w in alias_words if w not in group)
+                    break
+            else:
+                groups.append(alias_words)
+        return groups
+
+    def search(self, question: str, *, limit: int = 6, pool: int = 60) -> list[Hit]:
+        groups = self.query_groups(question)
+        if not groups:
+            return []
+        match = fts_or_query(t for g in groups for t in g)
+        recent = wants_recent(question)
+        min_seq = 0
+        if self.articles.max_seq() > 200_000:
+            min_seq = self.articles.seq_since(datetime.now(UTC) - RECENT_WINDOW)
+        raw = self.articles.search(match, limit=pool, min_seq=min_seq)
+        if min_seq and len(raw) < limit:
+            raw = self.articles.search(match, limit=pool)
+        if not raw:
+            return []
+        # Rarer groups weigh more: a group matched by few of the pool is more telling.
+        term_sets = [article_terms(h.article) for h in raw]
+        stemmed_sets = [{_stem(t) for t in ts} for ts in term_sets]
+        weights = []
+        for group in groups:
+            df = sum(
+                1
+                for ts, ss in zip(term_sets, stemmed_sets, strict=True)
+                if any(t in ts or _stem(t) in ss for t in group)
+            )
+            weights.append(math.log(1 + len(raw) / (1 + df)) + 0.2)
+        total_w = sum(weights) or 1.0
+        best_bm25 = max(h.score for h in raw) or 1.0
+        hits: list[Hit] = []
+        for h, ts, ss in zip(raw, term_sets, stemmed_sets, strict=True):
+            matched = frozenset(
+                i for i, g in enumerate(groups) if any(t in ts or _stem(t) in ss for t in g)
+            )
+            coverage = sum(weights[i] for i in matched) / total_w
+            score = coverage + 0.25 * (h.score / best_bm25)
+            if recent:
+                score += 0.3 * _freshness(h.article)
+            if not h.article.relevant:
+                score -= 0.1
+            hits.append(Hit(h.article, score, coverage, matched))
+        hits.sort(key=lambda x: x.score, reverse=True)
+        out: list[Hit] = []
+        seen: set[str] = set()
+        for hit in hits:
+            if hit.article.story_id in seen:
+                continue
+            seen.add(hit.article.story_id)
+            out.append(hit)
+            if len(out) >= limit:
+                break
+        return out
+
+
+def _freshness(article: Article) -> float:
+    when = article.published or article.fetched_at
+    if when is None:
+        return 0.0
+    age_days = max((datetime.now(UTC) - when).total_seconds() / 86400, 0.0)
+    return 1.0 / (1.0 + age_days / 30.0)
