@@ -15,7 +15,7 @@ _STANDARD_ATTRS = frozenset(
 )
 # Bot API URLs carry the token in the path (`/bot123:ABC/getMe`): scrub the shape even when the
 # token was not configured through Settings (e.g. a library logs a URL we never saw).
-_TELEGRAM_TOKEN_RE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}\b")
+_TELEGRAM_TOKEN_RE = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{30,}")
 _BEARER_RE = re.compile(r"(?i)(bearer|bot)\s+[A-Za-z0-9._\-]{20,}")
 _OPENAI_KEY_RE = re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}\b")
 

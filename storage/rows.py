@@ -49,6 +49,7 @@ def to_article(row: dict[str, Any]) -> Article:
         story_id=row["story_id"],
         fetched_at=parse_iso(row["fetched_at"]),
         kind=row["kind"],
+        entities=loads_tuple(row.get("entities")),
     )
 
 

@@ -9,16 +9,17 @@ entities and figures (numbers survive translation); same-language matches also u
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.core.ports import StoryCandidate
 from bot.core.textindex import hangul_words, korean_stems, words
 
-WINDOW = timedelta(days=10)
+WINDOW = timedelta(days=14)
 _NUMBER_RE = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _YEAR_RE = re.compile(r"^(19|20)\d\d$")
 _STOP = frozenset(
@@ -95,6 +96,10 @@ _STOP = frozenset(
 )
 
 
+_KO_VERB_ENDINGS = ("다", "며", "고", "해", "서", "면", "록", "지만", "는데", "니다")
+_KO_STOP = frozenset("정부 국가 기업 한국 국내 모델 인공지능 이번 지난 올해 관련 위해 통해 대한 이후".split())
+
+
 def _numbers(text: str) -> set[str]:
     out: set[str] = set()
     for raw in _NUMBER_RE.findall(text):
@@ -105,16 +110,23 @@ def _numbers(text: str) -> set[str]:
     return out
 
 
-def _content_words(text: str) -> set[str]:
+def _content_words(text: str, title: bool = False) -> set[str]:
+    """Salient words: Latin words (cut to a crude stem) and Korean noun stems (verbs skipped).
+
+    Title words get their own upper-case prefix so they can weigh more than body words.
+    """
+    latin, korean = ("W", "K") if title else ("w", "k")
     out: set[str] = set()
     for w in words(text):
         if len(w) > 3 and w.isascii() and w not in _STOP and not w.isdigit():
-            out.add("w" + w[:7])
+            out.add(latin + w[:7])
     for w in hangul_words(text):
+        if w.endswith(_KO_VERB_ENDINGS):
+            continue
         stems = korean_stems(w)
         stem = min([w, *stems], key=len) if stems else w
-        if len(stem) >= 2:
-            out.add("k" + stem)
+        if len(stem) >= 2 and stem not in _KO_STOP:
+            out.add(korean + stem)
     return out
 
 
@@ -124,6 +136,9 @@ class Fingerprint:
     countries: frozenset[str]
     numbers: frozenset[str]
     words: frozenset[str]
+
+    def keys(self) -> frozenset[str]:
+        return frozenset({"e" + e for e in self.entities} | self.numbers | self.words)
 
     def signature(self) -> str:
         parts = [
@@ -163,34 +178,56 @@ def fingerprint(
         entities=frozenset(entities),
         countries=frozenset(countries),
         numbers=frozenset(_numbers(text)),
-        words=frozenset(_content_words(text)),
+        words=frozenset(_content_words(text) | _content_words(title, title=True)),
     )
 
 
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
+_KIND_WEIGHT = {"e": 2.0, "n": 1.5, "W": 1.5, "K": 1.5, "w": 0.3, "k": 0.3}
+
+
+def _script(key: str) -> str:
+    """Which comparable family a feature belongs to: language-free, or a script's words."""
+    return key[0].lower() if key[0] in "wkWK" else "*"
+
+
+def _same_actors(item: Fingerprint, story: Fingerprint) -> bool:
+    """Reports of one event name mostly the same acting countries (UAE+US is not Saudi+US)."""
+    if not item.countries or not story.countries:
+        return True
+    shared = len(item.countries & story.countries)
+    return shared > 0 and shared / len(item.countries | story.countries) >= 0.5
+
+
+def similarity(
+    item: Fingerprint, story: Fingerprint, weight: Callable[[str], float] = lambda _k: 1.0
+) -> float:
+    """Weighted containment of the item's salient features in the story (0..1).
+
+    Entities and figures are compared across languages; words only within a script the story
+    has words in, so a Korean report is not penalised for sharing no English words.
+    """
+    if not _same_actors(item, story):
         return 0.0
-    return len(a & b) / len(a | b)
+    story_keys = story.keys()
+    story_scripts = {_script(k) for k in story_keys}
+    total = shared = 0.0
+    for key in item.keys():
+        if _script(key) not in story_scripts and _script(key) != "*":
+            continue
+        w = weight(key)
+        total += w
+        if key in story_keys:
+            shared += w
+    return shared / total if total else 0.0
 
 
-def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 0.0
-    return len(a & b) / min(len(a), len(b))
-
-
-def similarity(item: Fingerprint, story: Fingerprint) -> float:
-    """0..1; entities and figures carry across languages, words within one."""
+def shared_evidence(
+    item: Fingerprint, story: Fingerprint, weight: Callable[[str], float]
+) -> float:
+    """Sum of the weights of the features both share: rare entities, figures, title words."""
     if item.countries and story.countries and not (item.countries & story.countries):
         return 0.0
-    ent = _overlap(item.entities, story.entities)
-    num = _overlap(item.numbers, story.numbers)
-    wrd = _overlap(item.words, story.words)
-    shared_nums = len(item.numbers & story.numbers)
-    score = 0.35 * ent + 0.35 * num + 0.30 * wrd
-    if shared_nums >= 2:
-        score += 0.15
-    return min(score, 1.0)
+    return sum(weight(k) for k in item.keys() & story.keys())
 
 
 def story_id_for(article_id: str) -> str:
@@ -200,7 +237,7 @@ def story_id_for(article_id: str) -> str:
 class StoryGrouper:
     """Assigns story ids; holds recent stories in memory, indexed by their salient tokens."""
 
-    def __init__(self, threshold: float = 0.42, window: timedelta = WINDOW) -> None:
+    def __init__(self, threshold: float = 0.15, window: timedelta = WINDOW) -> None:
         self.threshold = threshold
         self.window = window
         self._stories: dict[str, StoryCandidate] = {}
@@ -213,8 +250,19 @@ class StoryGrouper:
             if story.relevant:
                 self._remember(story, Fingerprint.from_signature(story.signature, story.countries))
 
-    def _keys(self, fp: Fingerprint) -> set[str]:
-        return {"e" + e for e in fp.entities} | set(fp.numbers) | set(fp.words)
+    def _keys(self, fp: Fingerprint) -> frozenset[str]:
+        return fp.keys()
+
+    def _norm_weight(self, key: str) -> float:
+        """Weight as a share of the largest possible one, so thresholds do not drift with N."""
+        n = len(self._stories) + 1
+        return self._weight(key) / (math.log(n + 1) + 1.0)
+
+    def _weight(self, key: str) -> float:
+        """Inverse story frequency: a word most stories share says little about sameness."""
+        n = len(self._stories) + 1
+        idf = math.log((n + 1) / (self._df.get(key, 0) + 1)) + 1.0
+        return idf * _KIND_WEIGHT.get(key[0], 1.0)
 
     def _remember(self, story: StoryCandidate, fp: Fingerprint) -> None:
         old = self._prints.get(story.id)
@@ -237,6 +285,7 @@ class StoryGrouper:
         summary: str,
         source: str,
         when: datetime,
+        dated: bool,
         relevant: bool,
         countries: tuple[str, ...],
         topics: tuple[str, ...],
@@ -245,7 +294,7 @@ class StoryGrouper:
         """The story this item belongs to, updated with it (new or existing)."""
         fp = fingerprint(title, summary, entities, countries)
         if relevant:
-            best = self._best_match(fp, when)
+            best = self._best_match(fp, when, dated)
             if best is not None:
                 story = self._stories[best]
                 merged_fp = self._prints[best].merge(fp)
@@ -256,6 +305,7 @@ class StoryGrouper:
                     entities=tuple(sorted(merged_fp.entities)),
                     signature=merged_fp.signature(),
                     last_seen=max(story.last_seen, when),
+                    event_at=story.event_at or (when if dated else None),
                     article_count=story.article_count + 1,
                     sources=tuple(dict.fromkeys([*story.sources, source])),
                 )
@@ -272,7 +322,7 @@ class StoryGrouper:
             relevant=relevant,
             first_seen=when,
             last_seen=when,
-            event_at=when,
+            event_at=when if dated else None,
             article_count=1,
             sources=(source,),
         )
@@ -280,7 +330,7 @@ class StoryGrouper:
             self._remember(story, fp)
         return story
 
-    def _best_match(self, fp: Fingerprint, when: datetime) -> str | None:
+    def _best_match(self, fp: Fingerprint, when: datetime, dated: bool) -> str | None:
         counts: dict[str, int] = defaultdict(int)
         for key in self._keys(fp):
             ids = self._index.get(key)
@@ -292,9 +342,9 @@ class StoryGrouper:
         best_id, best_score = None, self.threshold
         for sid in sorted(counts, key=counts.__getitem__, reverse=True)[:50]:
             story = self._stories[sid]
-            if abs(when - (story.event_at or story.first_seen)) > self.window:
+            if dated and story.event_at and abs(when - story.event_at) > self.window:
                 continue
-            score = similarity(fp, self._prints[sid])
+            score = similarity(fp, self._prints[sid], self._weight)
             if score >= best_score:
                 best_id, best_score = sid, score
         return best_id

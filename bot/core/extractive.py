@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bot.core.answer_text import question_language, text
 from bot.core.models import Answer, Article, Source
-from bot.core.retrieve import Hit, Retriever, _stem, article_terms
+from bot.core.retrieve import Hit, QueryGroup, Retriever, _stem, article_terms
 from bot.core.textindex import hangul_words, korean_stems, words
 
 MAX_ANSWER_CHARS = 600
@@ -49,22 +49,31 @@ def source_of(article: Article) -> Source:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, retriever: Retriever, threshold: float = 0.55) -> None:
+    def __init__(
+        self, retriever: Retriever, threshold: float = 0.55, anchored_threshold: float = 0.3
+    ) -> None:
         self.retriever = retriever
         self.threshold = threshold
+        self.anchored_threshold = anchored_threshold
+
+    def supported(self, hit: Hit) -> bool:
+        """Enough evidence: every anchor present and some of the rest, or most of everything."""
+        if hit.anchor_coverage >= 0.999 and hit.coverage >= self.anchored_threshold:
+            return True
+        return hit.anchor_coverage >= 0.999 and hit.coverage >= self.threshold
 
     def answer(self, question: str) -> Answer:
         lang = question_language(question)
         hits = self.retriever.search(question, limit=6)
-        if not hits or hits[0].coverage < self.threshold:
+        if not hits or not self.supported(hits[0]):
             related = tuple(source_of(h.article) for h in hits[:3] if h.coverage > 0.2)
             reply = text("dont_know", lang)
             return Answer(answer=reply, grounded=False, mode="extractive", related=related)
         groups = self.retriever.query_groups(question)
         return self._compose(groups, hits, lang)
 
-    def _compose(self, groups: list[list[str]], hits: list[Hit], lang: str) -> Answer:
-        usable = [h for h in hits if h.coverage >= self.threshold * 0.6][:4]
+    def _compose(self, groups: list[QueryGroup], hits: list[Hit], lang: str) -> Answer:
+        usable = [h for h in hits if h.coverage >= self.anchored_threshold * 0.8][:4]
         weights = _group_weights(groups, usable)
         candidates: list[_Sentence] = []
         for rank, hit in enumerate(usable):
@@ -74,7 +83,7 @@ class ExtractiveAnswerer:
                 got = sum(
                     w
                     for g, w in zip(groups, weights, strict=True)
-                    if any(t in terms or _stem(t) in terms for t in g)
+                    if any(t in terms or _stem(t) in terms for t in g.terms)
                 )
                 score = got - 0.15 * rank - 0.02 * pos
                 candidates.append(_Sentence(sentence, rank, pos, score))
@@ -110,12 +119,12 @@ class ExtractiveAnswerer:
         return Answer(answer=answer, grounded=True, mode="extractive", sources=sources)
 
 
-def _group_weights(groups: list[list[str]], hits: list[Hit]) -> list[float]:
+def _group_weights(groups: list[QueryGroup], hits: list[Hit]) -> list[float]:
     sets = [article_terms(h.article) for h in hits]
     weights = []
     for g in groups:
-        df = sum(1 for s in sets if any(t in s for t in g))
-        weights.append(math.log(2 + len(sets) / (1 + df)))
+        df = sum(1 for s in sets if any(t in s for t in g.terms))
+        weights.append(math.log(2 + len(sets) / (1 + df)) * (1.5 if g.anchor else 1.0))
     return weights
 
 

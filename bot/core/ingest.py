@@ -102,6 +102,8 @@ class Ingestor:
         outbox: list[OutboxRow] = []
         batch_urls: set[str] = set()
         for entry in entries:
+            if not entry.url:  # no link: nothing to show, cite or deduplicate on
+                continue
             if (
                 entry.url in known_urls
                 or entry.url in batch_urls
@@ -153,6 +155,7 @@ class Ingestor:
             summary=entry.summary,
             source=entry.source,
             when=when,
+            dated=entry.published is not None,
             relevant=verdict.relevant,
             countries=verdict.countries,
             topics=verdict.topics,

@@ -81,6 +81,7 @@ class Article:
     story_id: str
     fetched_at: datetime | None = None
     kind: str = "feed"
+    entities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

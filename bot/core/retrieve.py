@@ -17,6 +17,7 @@ from bot.core.gazetteer import Gazetteer
 from bot.core.models import Article
 from bot.core.ports import ArticleRepo
 from bot.core.textindex import (
+    STOPWORDS,
     entity_token,
     fts_or_query,
     hangul_words,
@@ -33,12 +34,53 @@ _RECENT_RE = re.compile(
 RECENT_WINDOW = timedelta(days=400)
 
 
+@dataclass
+class QueryGroup:
+    """One content word of a question with its alternatives (stems, aliases)."""
+
+    terms: list[str]
+    anchor: bool = False
+
+
+_GENERIC = frozenset(
+    {"ai", "llm", "gpu", "gpus", "korea", "korean", "south", "national", "model", "project",
+     "company", "government", "republic", "compute", "mission", "strategy"}
+)
+
+
+def _is_anchor(word: str, question: str) -> bool:
+    """Figures and proper nouns (capitalised mid-sentence, or Latin names in Korean text)."""
+    if any(ch.isdigit() for ch in word):
+        return True
+    if word in _GENERIC or not word.isascii():
+        return False
+    for m in re.finditer(rf"(?i)(?<![\w]){re.escape(word)}", question):
+        original = question[m.start() : m.end()]
+        if original[:1].isupper() and m.start() > 0 and question[: m.start()].strip():
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Hit:
     article: Article
     score: float
     coverage: float
     matched: frozenset[int]
+    anchor_coverage: float = 1.0
+
+
+def _has_hangul(term: str) -> bool:
+    return any("\uac00" <= ch <= "\ud7a3" for ch in term)
+
+
+def _comparable(group: QueryGroup, article_lang: str) -> bool:
+    """Can this word show up in an article of that language? (Not 탈락 in English text.)"""
+    if group.anchor:
+        return True
+    if article_lang == "ko":
+        return any(_has_hangul(t) or t.isdigit() for t in group.terms)
+    return any(not _has_hangul(t) for t in group.terms)
 
 
 def wants_recent(question: str) -> bool:
@@ -47,7 +89,7 @@ def wants_recent(question: str) -> bool:
 
 def article_terms(article: Article) -> set[str]:
     text = f"{article.title}\n{article.summary}"
-    out = set(words(text))
+    out = set(words(text)) | {entity_token(e) for e in article.entities}
     for w in hangul_words(text):
         out.add(w)
         out.update(korean_stems(w))
@@ -68,27 +110,38 @@ class Retriever:
         self.articles = articles
         self.gazetteer = gazetteer
 
-    def query_groups(self, question: str) -> list[list[str]]:
-        """Content-word groups of the question, each widened by gazetteer aliases."""
-        groups = query_groups(question)
+    def query_groups(self, question: str) -> list[QueryGroup]:
+        """Content-word groups of the question, widened by gazetteer aliases, anchors marked.
+
+        Anchors are what a supporting article must contain: named entities, figures and
+        proper nouns. Without them an answer about something else would look grounded.
+        """
+        groups = [
+            QueryGroup(terms, _is_anchor(terms[0], question)) for terms in query_groups(question)
+        ]
         for mention in self.gazetteer.find(question):
+            span = question[mention.start : mention.end]
             alias_words: list[str] = [entity_token(mention.key)]
-            for alias in self.gazetteer.expand_query(question[mention.start : mention.end]):
-                alias_words.extend(words(alias))
-            span_words = set(words(question[mention.start : mention.end]))
+            for alias in self.gazetteer.expand_query(span):
+                # Only one-word aliases: the words of "Republic of China" are not Taiwan.
+                parts = words(alias)
+                if len(parts) == 1 and parts[0] not in STOPWORDS and parts[0] not in _GENERIC:
+                    alias_words.append(parts[0])
+            span_words = set(words(span))
             for group in groups:
-                if group[0] in span_words or any(g in span_words for g in group):
-                    group.extend(w for w in alias_words if w not in group)
+                if any(t in span_words for t in group.terms):
+                    group.terms.extend(w for w in alias_words if w not in group.terms)
+                    group.anchor = group.anchor or mention.kind != "country"
                     break
             else:
-                groups.append(alias_words)
+                groups.append(QueryGroup(alias_words, mention.kind != "country"))
         return groups
 
     def search(self, question: str, *, limit: int = 6, pool: int = 60) -> list[Hit]:
         groups = self.query_groups(question)
         if not groups:
             return []
-        match = fts_or_query(t for g in groups for t in g)
+        match = fts_or_query(t for g in groups for t in g.terms)
         recent = wants_recent(question)
         min_seq = 0
         if self.articles.max_seq() > 200_000:
@@ -106,23 +159,37 @@ class Retriever:
             df = sum(
                 1
                 for ts, ss in zip(term_sets, stemmed_sets, strict=True)
-                if any(t in ts or _stem(t) in ss for t in group)
+                if any(t in ts or _stem(t) in ss for t in group.terms)
             )
             weights.append(math.log(1 + len(raw) / (1 + df)) + 0.2)
-        total_w = sum(weights) or 1.0
         best_bm25 = max(h.score for h in raw) or 1.0
         hits: list[Hit] = []
         for h, ts, ss in zip(raw, term_sets, stemmed_sets, strict=True):
             matched = frozenset(
-                i for i, g in enumerate(groups) if any(t in ts or _stem(t) in ss for t in g)
+                i
+                for i, g in enumerate(groups)
+                if any(t in ts or _stem(t) in ss for t in g.terms)
             )
-            coverage = sum(weights[i] for i in matched) / total_w
-            score = coverage + 0.25 * (h.score / best_bm25)
+            comparable = [i for i, g in enumerate(groups) if _comparable(g, h.article.lang)]
+            if len(comparable) < 2:
+                comparable = list(range(len(groups)))
+            coverage = sum(weights[i] for i in matched if i in comparable) / (
+                sum(weights[i] for i in comparable) or 1.0
+            )
+            anchors = [i for i, g in enumerate(groups) if g.anchor]
+            anchor_cov = (
+                sum(weights[i] for i in anchors if i in matched) / sum(weights[i] for i in anchors)
+                if anchors
+                else 1.0
+            )
+            score = coverage + 0.3 * anchor_cov + 0.25 * (h.score / best_bm25)
+            if h.article.kind == "starter":
+                score -= 0.05  # news beats the background file when both answer
             if recent:
                 score += 0.3 * _freshness(h.article)
             if not h.article.relevant:
                 score -= 0.1
-            hits.append(Hit(h.article, score, coverage, matched))
+            hits.append(Hit(h.article, score, coverage, matched, anchor_cov))
         hits.sort(key=lambda x: x.score, reverse=True)
         out: list[Hit] = []
         seen: set[str] = set()

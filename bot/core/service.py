@@ -14,7 +14,7 @@ from bot.core.deliver.match import keyword_in, spec_matches
 from bot.core.errors import UsageError
 from bot.core.extractive import ExtractiveAnswerer, source_of
 from bot.core.followup import resolve_followup
-from bot.core.gazetteer import Gazetteer
+from bot.core.gazetteer import Gazetteer, flag
 from bot.core.models import TOPICS, Answer, Article, Button, Mode, Reply, Source, Target
 from bot.core.ports import StorePort
 from bot.core.subscribe_parse import USAGE, describe, parse_subscribe
@@ -131,7 +131,7 @@ class BotService:
         )
 
     def _story_line(self, n: int, article: Article) -> str:
-        flags = "".join(self.gazetteer.flag(c) for c in article.countries)
+        flags = "".join(flag(c) for c in article.countries)
         date = article.published.date().isoformat() if article.published else ""
         return f"{n}. {flags} {article.title} — {article.source} {date}".replace("  ", " ")
 
@@ -139,7 +139,7 @@ class BotService:
     def subscribe(self, target: Target, args: str) -> Reply:
         if not args.strip():
             buttons = tuple(
-                Button(f"{self.gazetteer.flag(c)} {c}", f"sub:{c}")
+                Button(f"{flag(c)} {c}", f"sub:{c}")
                 for c in ("KR", "JP", "CN", "IN", "FR", "DE", "GB", "US", "EU", "AE", "SA", "SG")
             ) + tuple(Button(t, f"sub:topic:{t}") for t in TOPICS)
             return Reply(
@@ -217,7 +217,7 @@ class BotService:
         sources: list[Source] = []
         for code in sorted(by_country, key=lambda c: -len(by_country[c])):
             name = self.gazetteer.country_name(code) if code != "—" else "Other"
-            lines.append(f"{self.gazetteer.flag(code) if code != '—' else ''} {name}".strip())
+            lines.append(f"{flag(code) if code != '—' else ''} {name}".strip())
             for a in by_country[code]:
                 sources.append(source_of(a))
                 lines.append(f"  [{len(sources)}] {a.title} — {a.source}")

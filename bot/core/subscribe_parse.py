@@ -8,7 +8,7 @@ import shlex
 from rapidfuzz import process
 
 from bot.core.errors import UsageError
-from bot.core.gazetteer import Gazetteer
+from bot.core.gazetteer import Gazetteer, flag
 from bot.core.models import TOPICS, Mode, SubscriptionSpec
 
 MAX_KEYWORDS = 50
@@ -102,7 +102,7 @@ def describe(spec: SubscriptionSpec, gazetteer: Gazetteer) -> str:
     parts: list[str] = []
     if spec.countries:
         parts.append(
-            ", ".join(f"{gazetteer.flag(c)} {gazetteer.country_name(c)}" for c in spec.countries)
+            ", ".join(f"{flag(c)} {gazetteer.country_name(c)}" for c in spec.countries)
         )
     else:
         parts.append("all countries")

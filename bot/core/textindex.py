@@ -129,7 +129,7 @@ _KO_SUFFIXES = sorted(
     reverse=True,
 )
 
-_STOPWORDS = frozenset(
+STOPWORDS = frozenset(
     [
         "a",
         "an",
@@ -331,7 +331,7 @@ def query_groups(text: str) -> list[list[str]]:
     """Each content word of a question with its alternatives (stems, bigrams), stopwords out."""
     groups: list[list[str]] = []
     for word in words(text):
-        if word in _STOPWORDS or (len(word) < 2 and not word.isdigit()):
+        if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
             continue
         alts = [word]
         korean = hangul_words(word)
@@ -341,13 +341,13 @@ def query_groups(text: str) -> list[list[str]]:
             stems = [
                 s
                 for s in korean_stems(word)
-                if s not in _STOPWORDS and (len(s) >= 2 or word[len(s) :] in _STRONG_PARTICLES)
+                if s not in STOPWORDS and (len(s) >= 2 or word[len(s) :] in _STRONG_PARTICLES)
             ]
             alts.extend(stems)
             base = stems[0] if stems else word
             if len(base) >= 4:
                 alts.extend(bigrams(base))
-            if all(a in _STOPWORDS for a in alts):
+            if all(a in STOPWORDS for a in alts):
                 continue
         if alts not in groups:
             groups.append(alts)
