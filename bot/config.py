@@ -111,9 +111,8 @@ class Settings(BaseSettings):
 def load_settings(env_file: str | None = ".env", **overrides: Any) -> Settings:
     """Read Settings; raise UsageError with one line naming the first bad variable."""
     try:
-        return Settings(
-            _env_file=env_file if env_file and os.path.exists(env_file) else None, **overrides
-        )
+        found = env_file if env_file and os.path.exists(env_file) else None
+        return Settings(_env_file=found, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = err.get("loc") or ("?",)

@@ -101,7 +101,7 @@ class SqliteSourceRepo:
         rows = _rows(self.db, "SELECT * FROM sources WHERE url = ?", [url])
         return _to_source(rows[0]) if rows else None
 
-    def list(self, kind: str | None = "feed") -> list[SourceRow]:
+    def all(self, kind: str | None = "feed") -> list[SourceRow]:
         if kind is None:
             return [_to_source(r) for r in _rows(self.db, "SELECT * FROM sources ORDER BY id")]
         return [

@@ -146,7 +146,7 @@ async def poll(settings: Settings, *, once: bool) -> int:
         async with FeedFetcher(app.fetch_limits()) as fetcher:
             poller = app.poller(fetcher)
             if once:
-                counts = await poller.poll_once(app.store.sources.list())
+                counts = await poller.poll_once(app.store.sources.all())
                 print(
                     f"fetched {counts.fetched}, new {counts.new}, relevant {counts.relevant}, "
                     f"duplicates {counts.duplicates}, errors {len(counts.errors)}"
@@ -217,7 +217,7 @@ async def feeds(settings: Settings, action: str, arg: str | None) -> int:
             app.sync_feed_list()
         sources = app.store.sources
         if action == "list":
-            rows = sources.list()
+            rows = sources.all()
             if not rows:
                 print("no feeds")
             for s in rows:
@@ -246,14 +246,14 @@ async def feeds(settings: Settings, action: str, arg: str | None) -> int:
         elif action == "import":
             assert arg is not None
             refs = read_feed_file(Path(arg))
-            added = 0
+            new_count = 0
             for ref in refs:
                 if sources.get(ref.url) is None:
                     sources.ensure(ref.url, name=ref.name, kind="feed")
-                    added += 1
-            print(f"imported {added} new feeds of {len(refs)} in {arg}")
+                    new_count += 1
+            print(f"imported {new_count} new feeds of {len(refs)} in {arg}")
         elif action == "export":
-            refs = [FeedRef(s.url, s.name) for s in sources.list()]
+            refs = [FeedRef(s.url, s.name) for s in sources.all()]
             sys.stdout.write(to_opml(refs))
         return 0
     finally:
@@ -279,7 +279,7 @@ def subs_list(settings: Settings) -> int:
 def status(settings: Settings) -> int:
     app = build_app(settings, load_starter=False)
     try:
-        rows = app.store.sources.list()
+        rows = app.store.sources.all()
         print(f"store: {settings.db_path}")
         print(f"articles: {app.store.articles.count()}  outbox depth: {app.store.outbox.depth()}")
         adapters = [

@@ -54,7 +54,7 @@ class CitationMap:
                 new = self._number(int(raw))
                 if new is not None and new not in numbers:
                     numbers.append(new)
-            return "".join(f"[{n}]" for n in numbers)
+            return "".join(f"[{n}]" for n in sorted(numbers))
 
         return _CITE_RE.sub(repl, text)
 
@@ -131,6 +131,8 @@ class StreamCleaner:
         self.citations = CitationMap(n_items)
         self._raw = ""
         self._released = 0
+        self._shown = False
+        self._carry = ""
         self._thinking: bool | None = None  # unknown until the first characters arrive
 
     @property
@@ -142,22 +144,28 @@ class StreamCleaner:
         if not self._skip_reasoning():
             return ""
         pending = self._raw[self._released :]
-        cut = self._safe_cut(pending)
-        return self._release(pending[:cut])
+        return self._release(pending[: self._safe_cut(pending)])
 
     def flush(self) -> str:
         if self._thinking is None or self._thinking:
             self._raw = strip_reasoning(self._raw)
             self._released = 0
             self._thinking = False
-        return self._release(self._raw[self._released :])
+        return self._release(self._raw[self._released :], final=True)
 
-    def _release(self, part: str) -> str:
-        if not part:
+    def _release(self, part: str, final: bool = False) -> str:
+        if not part and not final:
             return ""
         self._released += len(part)
-        text = neutralise_mentions(self.citations.apply(part))
-        return _DOUBLE_SPACE_RE.sub(" ", text)
+        text = tidy_spaces(self._carry + neutralise_mentions(self.citations.apply(part)))
+        # Trailing blanks wait for the next word: a citation dropped right after them must
+        # not leave "word ." behind.
+        body = text.rstrip()
+        self._carry = "" if final else text[len(body) :]
+        if not self._shown:
+            body = body.lstrip()
+            self._shown = bool(body)
+        return body
 
     def _skip_reasoning(self) -> bool:
         """False while a leading <think> block may still be open."""

@@ -45,87 +45,204 @@ TOPIC_SHARE = 0.2  # a topic must also reach this share of the item's strongest 
 # unless they are in CASED; Hangul/CJK phrases match inside words (particles attach to them).
 _LEXICON: tuple[tuple[str, float, str], ...] = (
     # AI signal
-    ("ai", 1.0, "artificial intelligence|large language model*|language model*|foundation model*|"
-     "frontier model*|reasoning model*|intelligence artificielle|künstliche Intelligenz|"
-     "kunstliche Intelligenz|inteligencia artificial|intelligenza artificiale|generative AI|"
-     "인공지능|거대언어모델|대규모 언어모델|언어모델|파운데이션 모델|에이아이|人工知能|人工智能|"
-     "大規模言語モデル|基盤モデル|大模型|大语言模型|生成式"),
-    ("ai", 0.8, "machine learning|deep learning|neural network*|chatbot*|생성형|초거대|딥러닝|"
-     "머신러닝|챗봇|추론 모델|멀티모달"),
-    ("ai", 0.6, "generative|multimodal|open-weight*|agentic|gigafactor*|supercomput*|슈퍼컴퓨터|算力"),
+    (
+        "ai",
+        1.0,
+        "artificial intelligence|large language model*|language model*|foundation model*|"
+        "frontier model*|reasoning model*|intelligence artificielle|künstliche Intelligenz|"
+        "kunstliche Intelligenz|inteligencia artificial|intelligenza artificiale|generative AI|"
+        "인공지능|거대언어모델|대규모 언어모델|언어모델|파운데이션 모델|에이아이|人工知能|人工智能|"
+        "大規模言語モデル|基盤モデル|大模型|大语言模型|生成式",
+    ),
+    (
+        "ai",
+        0.8,
+        "machine learning|deep learning|neural network*|chatbot*|생성형|초거대|딥러닝|"
+        "머신러닝|챗봇|추론 모델|멀티모달",
+    ),
+    (
+        "ai",
+        0.6,
+        "generative|multimodal|open-weight*|agentic|gigafactor*|supercomput*|슈퍼컴퓨터|算力",
+    ),
     # national-actor signal
-    ("gov", 1.0, "government|governments|govt|ministry|ministries|state-backed|state-owned|state-run|"
-     "state-funded|government-funded|government-backed|publicly funded|executive order|"
-     "sovereign AI|national AI|public funding|public compute|gouvernement|ministère|Regierung|"
-     "Ministerium|gobierno|정부|소버린|政府"),
-    ("gov", 0.8, "minister|ministers|ministerial|parliament|lawmakers|policymakers|prime minister|"
-     "state council|sovereign|sovereignty|national champion*|national strategy|export control*|"
-     "export curbs|decree|ministre|souverain*|부처|장관|차관|국책|정예팀|国策"),
-    ("gov", 0.6, "cabinet|legislat*|regulator*|public-private|subsid*|appropriations|taxpayer*|"
-     "export rule*|national security|action plan|국회|법안|대통령|지원사업|공모|주권|国産|主権"),
-    ("gov", 0.4, "national|federal|public sector|president|officials|authorities|domestic|homegrown|"
-     "home-grown|indigenous|regulation*|sanction*|공공|정책|국가|독자|国家"),
-    ("gov", 0.25, "programme|strategy|premier|chancellor|consortium|consortia|budget|law|laws|"
-     "전략|예산|위원회|국산"),
+    (
+        "gov",
+        1.0,
+        "government|governments|govt|ministry|ministries|state-backed|state-owned|"
+        "state-run|state-funded|government-funded|government-backed|publicly funded|"
+        "executive order|sovereign AI|national AI|public funding|public compute|gouvernement|"
+        "ministère|Regierung|Ministerium|gobierno|정부|소버린|政府",
+    ),
+    (
+        "gov",
+        0.8,
+        "minister|ministers|ministerial|parliament|lawmakers|policymakers|prime minister|"
+        "state council|sovereign|sovereignty|national champion*|national strategy|export control*|"
+        "export curbs|decree|ministre|souverain*|부처|장관|차관|국책|정예팀|国策",
+    ),
+    (
+        "gov",
+        0.6,
+        "cabinet|legislat*|regulator*|public-private|subsid*|appropriations|taxpayer*|"
+        "export rule*|national security|action plan|국회|법안|대통령|지원사업|공모|주권|国産|主権",
+    ),
+    (
+        "gov",
+        0.4,
+        "national|federal|public sector|president|officials|authorities|domestic|"
+        "homegrown|home-grown|indigenous|regulation*|sanction*|공공|정책|국가|독자|国家",
+    ),
+    (
+        "gov",
+        0.25,
+        "programme|strategy|premier|chancellor|consortium|consortia|budget|law|laws|"
+        "전략|예산|위원회|국산",
+    ),
     # topics
-    ("models", 1.0, "foundation model*|language model*|frontier model*|reasoning model*|"
-     "mixture-of-experts|open-weight*|파운데이션|언어모델|基盤モデル|大模型"),
-    ("models", 0.6, "model|models|parameter*|fine-tun*|pretrain*|pre-train*|multimodal|"
-     "vision-language|chatbot*|from scratch|open-source|open source|모델|매개변수|파라미터|"
-     "파인튜닝|멀티모달|프롬 스크래치|가중치|モデル|模型"),
+    (
+        "models",
+        1.0,
+        "foundation model*|language model*|frontier model*|reasoning model*|"
+        "mixture-of-experts|open-weight*|파운데이션|언어모델|추론 모델|추론형|基盤モデル|大模型",
+    ),
+    (
+        "models",
+        0.6,
+        "model|models|parameter*|fine-tun*|pretrain*|pre-train*|multimodal|"
+        "vision-language|chatbot*|from scratch|open-source|open source|모델|매개변수|파라미터|"
+        "파인튜닝|멀티모달|프롬 스크래치|가중치|モデル|模型",
+    ),
     ("models", 0.3, "weights|checkpoint*|trained|tokens|release|released|launches|오픈소스"),
-    ("compute", 1.0, "computing power|compute capacity|data centre*|data center*|datacenter*|"
-     "datacentre*|supercomput*|exascale|AI factory|AI factories|gigafactor*|superchip*|"
-     "데이터센터|슈퍼컴퓨터|슈퍼컴|算力|数据中心|データセンター|スパコン|計算資源"),
+    (
+        "compute",
+        1.0,
+        "computing power|compute capacity|data centre*|data center*|datacenter*|"
+        "datacentre*|supercomput*|exascale|AI factory|AI factories|gigafactor*|superchip*|"
+        "데이터센터|슈퍼컴퓨터|슈퍼컴|算力|数据中心|データセンター|スパコン|計算資源",
+    ),
     ("compute", 0.8, "compute|gigawatt*|megawatt*|Blackwell|Grace Hopper|Grace Blackwell|컴퓨팅"),
-    ("compute", 0.6, "computing|cluster*|infrastructure|chips|chip|semiconductor*|memory chip*|"
-     "DRAM|HBM|인프라|클러스터|반도체|칩"),
+    (
+        "compute",
+        0.6,
+        "computing|cluster*|infrastructure|chips|chip|semiconductor*|memory chip*|"
+        "DRAM|HBM|인프라|클러스터|반도체|칩",
+    ),
     ("compute", 0.3, "cloud|servers|accelerator*|wafer*|클라우드"),
-    ("policy", 1.0, "executive order|code of practice|legislation|policy|policies|guideline*|"
-     "decree|regulation*|regulatory|call for proposals|call for applications|export control*|"
-     "export rule*|export limit*|export restriction*|정책|법안|기본법|"
-     "시행령|가이드라인|政策|法案|規制"),
-    ("policy", 0.7, "law|laws|rules|strategy|strategies|obligation*|compliance|comply|governance|"
-     "action plan|regulat*|roadmap|규제|전략|제도|战略|戦略"),
-    ("policy", 0.4, "framework|programme|plan|plans|committee|initiative|call|oversight|"
-     "위원회|공모|계획"),
-    ("funding", 1.0, "investment|investments|invest|invests|invested|investing|funding|valuation|"
-     "budget|budgets|투자|예산|投資|投资|予算"),
-    ("funding", 0.8, "fund|funds|funded|financing|raises|raised|investor|investors|pledge*|"
-     "earmark*|subsid*|grants|incentive*|series A|series B|series C|series D|펀드|출자|자금|"
-     "지원금"),
-    ("funding", 0.5, "raise|stake|shareholder*|spend|spending|capital|venture|commitments|"
-     "allocat*|유치"),
-    ("partnerships", 1.0, "partnership*|memorandum|joint venture*|letter of intent|"
-     "letters of intent|team up|teams up|teamed up|tie-up|협력|협약|업무협약|제휴|파트너십|"
-     "손잡|맞손|合作|提携"),
-    ("partnerships", 0.8, "partnering|partnered|agreement*|agree|agreed|agrees|deal|deals|"
-     "alliance|collaborat*|cooperat*|co-operat*|together with|協力"),
-    ("partnerships", 0.6, "partner|partners|signs|signed|work with|working with|co-develop*|"
-     "strike|strikes|struck|joint"),
+    (
+        "policy",
+        1.0,
+        "executive order|code of practice|legislation|policy|policies|guideline*|"
+        "decree|regulation*|regulatory|call for proposals|call for applications|export control*|"
+        "export rule*|export limit*|export restriction*|정책|법안|기본법|"
+        "시행령|가이드라인|政策|法案|規制",
+    ),
+    (
+        "policy",
+        0.7,
+        "law|laws|rules|strategy|strategies|obligation*|compliance|comply|governance|"
+        "action plan|regulat*|roadmap|규제|전략|제도|战略|戦略",
+    ),
+    (
+        "policy",
+        0.4,
+        "framework|programme|plan|plans|committee|initiative|call|oversight|위원회|공모|계획",
+    ),
+    (
+        "funding",
+        1.0,
+        "investment|investments|invest|invests|invested|investing|funding|valuation|"
+        "budget|budgets|투자|예산|投資|投资|予算",
+    ),
+    (
+        "funding",
+        0.8,
+        "fund|funds|funded|financing|raises|raised|investor|investors|pledge*|"
+        "earmark*|subsid*|grants|incentive*|series A|series B|series C|series D|펀드|출자|자금|"
+        "지원금",
+    ),
+    (
+        "funding",
+        0.5,
+        "raise|stake|shareholder*|spend|spending|capital|venture|commitments|allocat*|유치",
+    ),
+    (
+        "partnerships",
+        1.0,
+        "partnership*|memorandum|joint venture*|letter of intent|"
+        "letters of intent|team up|teams up|teamed up|tie-up|협력|협약|업무협약|제휴|파트너십|"
+        "손잡|맞손|合作|提携",
+    ),
+    (
+        "partnerships",
+        0.8,
+        "partnering|partnered|agreement*|agree|agreed|agrees|deal|deals|"
+        "alliance|collaborat*|cooperat*|co-operat*|together with|協力",
+    ),
+    (
+        "partnerships",
+        0.6,
+        "partner|partners|signs|signed|work with|working with|co-develop*|"
+        "strike|strikes|struck|joint",
+    ),
     ("partnerships", 0.4, "consortium|consortia|supply|supplies|컨소시엄|공동|공급"),
     ("talent", 1.0, "talent|talents|brain drain|skilling|upskill*|scholarship*|인재|人材|人才"),
-    ("talent", 0.7, "students|graduate students|workforce|education|skills|recruit*|hiring|"
-     "PhD|PhDs|fellowship*|인력|양성|교육|석박사|대학원생"),
+    (
+        "talent",
+        0.7,
+        "students|graduate students|workforce|education|skills|recruit*|hiring|"
+        "PhD|PhDs|fellowship*|인력|양성|교육|석박사|대학원생",
+    ),
     ("talent", 0.3, "researchers|engineers|universities|university|채용"),
-    ("data", 1.0, "dataset*|data set*|corpus|corpora|training data|language data|open data|"
-     "data sharing|학습 데이터|데이터셋|말뭉치"),
-    ("data", 0.5, "data|copyright*|annotation*|labelling|labeling|data recipes|데이터|"
-     "저작권|データ|数据"),
-    ("evaluation", 1.0, "benchmark*|evaluation*|leaderboard*|eliminated|elimination|"
-     "first-round|first round|intelligence index|평가|탈락|벤치마크|단계평가|評価|评测|"
-     "ベンチマーク"),
-    ("evaluation", 0.7, "evaluat*|scored|scores|shortlist*|finalist*|outperform*|topped|"
-     "ranked|ranking*|assessment*|점수|심사|순위|통과"),
-    ("evaluation", 0.4, "score|review|narrow*|round|rounds|stage|contest|picked|selected|tops|"
-     "tests|points|performance|선정|성능|1차|2차|단계"),
-    ("security", 1.0, "security|export control*|export curbs|export restriction*|"
-     "national security|systemic risk*|espionage|cybersecurity|보안|안보|수출 통제|수출통제|"
-     "安全保障|出口管制"),
-    ("security", 0.8, "safety|sanction*|red team*|red-team*|cyber*|misuse|backdoor*|"
-     "export rule*|안전|제재|사이버|安全"),
-    ("security", 0.5, "risk|risks|threat*|ban|bans|banned|prohibited|surveillance|"
-     "disinformation|deepfake*|zero-trust|privacy|위험"),
+    (
+        "data",
+        1.0,
+        "dataset*|data set*|corpus|corpora|training data|language data|open data|"
+        "data sharing|학습 데이터|데이터셋|말뭉치",
+    ),
+    (
+        "data",
+        0.5,
+        "data|copyright*|annotation*|labelling|labeling|data recipes|데이터|저작권|データ|数据",
+    ),
+    (
+        "evaluation",
+        1.0,
+        "benchmark*|evaluation*|leaderboard*|eliminated|elimination|"
+        "first-round|first round|intelligence index|평가|탈락|벤치마크|단계평가|評価|评测|"
+        "ベンチマーク",
+    ),
+    (
+        "evaluation",
+        0.7,
+        "evaluat*|scored|scores|shortlist*|finalist*|outperform*|topped|"
+        "ranked|ranking*|assessment*|점수|심사|순위|통과",
+    ),
+    (
+        "evaluation",
+        0.4,
+        "score|review|narrow*|round|rounds|stage|contest|picked|selected|tops|"
+        "tests|points|performance|선정|성능|1차|2차|단계",
+    ),
+    (
+        "security",
+        1.0,
+        "security|export control*|export curbs|export restriction*|"
+        "national security|systemic risk*|espionage|cybersecurity|보안|안보|수출 통제|수출통제|"
+        "安全保障|出口管制",
+    ),
+    (
+        "security",
+        0.8,
+        "safety|sanction*|red team*|red-team*|cyber*|misuse|backdoor*|"
+        "export rule*|안전|제재|사이버|安全",
+    ),
+    (
+        "security",
+        0.5,
+        "risk|risks|threat*|ban|bans|banned|prohibited|surveillance|"
+        "disinformation|deepfake*|zero-trust|privacy|위험",
+    ),
 )
 # Latin phrases matched with their exact case (short acronyms that are ordinary words otherwise).
 _CASED: tuple[tuple[str, float, str], ...] = (
@@ -149,16 +266,21 @@ _MONEY = re.compile(
 _NUMBER_BEFORE = re.compile(r"\d[\d,.]*\s?(?:bn|billion|million|trillion|crore|lakh|\d)?\s?$")
 _MONEY_CATS = (("funding", 0.4),)
 
-# Words before a name that make it a yardstick or a foil rather than an actor.
+# Words before a name that make it a yardstick or a foil rather than an actor ("to rival OpenAI",
+# "alternative to US and Chinese models"): the name may follow within a few words.
 _FOIL_BEFORE = re.compile(
-    r"(?:\b(?:rival(?:s|ing|led)?|reply to|answer to|response to|alternatives? to|compar\w* "
-    r"(?:it |them |this )?(?:to|with)|such as|like|than|versus|vs\.?|reliance on|rely(?:ing)? on|"
-    r"dependen\w* on|depend(?:s|ing)? (?:less )?on|counter(?:ing)?|against|similar to|"
-    r"not from|outside|beyond|catch up with|behind|compete with|competing with|challenge to)"
-    r"(?:\W+[\w.'’-]+){0,4}?\W+$)",
+    r"\b(?:rival(?:s|ing|led)?|reply to|answer to|response to|alternatives? to|compar\w* "
+    r"(?:it |them |this )?(?:to|with)|such as|like|(?<!more )(?<!less )(?<!fewer )than|versus|"
+    r"vs\.?|reliance on|rely(?:ing)? on|dependen\w* on|depend(?:s|ing)? (?:less )?on|"
+    r"counter(?:ing)?|against|similar to|not from|outside|beyond|catch up with|behind|"
+    r"compete with|competing with|challenge to|beat(?:s|ing)?|outperform\w*|ahead of|"
+    r"surpass\w*|trail(?:s|ing)?|on par with)(?!\w)",
     re.IGNORECASE,
 )
-_FOIL_AFTER = re.compile(r"^[\w.:-]{0,8}\s?(?:대비|보다|처럼|에 맞서|에 대항|에 비해|와 비교|과 비교)")
+_FOIL_GAP_WORDS = 4
+# Korean puts the comparison after the name: "큐웬3 대비", "GPT-4o보다".
+_FOIL_AFTER = re.compile(r"대비|보다|처럼|에 맞서|에 대항|에 비해|와 비교|과 비교")
+_FOIL_AFTER_GAP = re.compile(r"[\w.:-]{0,8}\s?")
 # Words before a name that make it a venue rather than an actor ("at the AI Action Summit").
 _VENUE_BEFORE = re.compile(r"\b(?:at|during|on the sidelines of)(?: the)?\s+$", re.IGNORECASE)
 # Hardware after a foreign vendor's name: a product mention, not the vendor acting.
@@ -183,7 +305,11 @@ _GOV_BEFORE = re.compile(
     r"\b(?:government|ministry|minister|president|prime minister|parliament) of (?:the )?$",
     re.IGNORECASE,
 )
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=다\.)|\n+")
+# Sentence ends, not abbreviations such as U.S. or Dr.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?。！？])(?<![A-Z]\.[A-Z]\.)(?<!\b[A-Z]\.)(?<!\b(?:Mr|Dr|St|vs|No|Co)\.)"
+    r"(?<!\b(?:Inc|Ltd|Gov|Sen|Rep)\.)(?<!\bCorp\.)\s+|\n+"
+)
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
 
@@ -233,7 +359,14 @@ def _build_lexicon() -> _Lexicon:
     end = f"(?![{LATIN_LETTERS}])"
 
     def freeze(d: dict[str, list[tuple[str, float]]]) -> dict[str, tuple[tuple[str, float], ...]]:
-        return {k: tuple(v) for k, v in d.items()}
+        """One weight per category and phrase: the highest listed."""
+        out: dict[str, tuple[tuple[str, float], ...]] = {}
+        for key, pairs in d.items():
+            best: dict[str, float] = {}
+            for cat, weight in pairs:
+                best[cat] = max(weight, best.get(cat, 0.0))
+            out[key] = tuple(best.items())
+        return out
 
     return _Lexicon(
         ci=re.compile(WORD_START_BEFORE + trie_regex(ci_words, end)),
@@ -254,13 +387,11 @@ def _lexicon_hits(text: str) -> list[tuple[int, int, tuple[tuple[str, float], ..
     for m in _LEX.ci.finditer(low):
         key = normalize_alias(m.group())
         cats = _LEX.exact.get(key)
-        if cats is None:
-            for cut in range(len(key) - 1, 1, -1):
+        if cats is None:  # a stem such as regulat* matched "regulations": longest stem wins
+            for cut in range(len(key), 1, -1):
                 cats = _LEX.stems.get(key[:cut])
                 if cats is not None:
                     break
-        if cats is None:
-            cats = _LEX.stems.get(key)
         if cats:
             out.append((m.start(), m.end(), cats))
     for m in _LEX.cs.finditer(text):
@@ -273,9 +404,8 @@ def _lexicon_hits(text: str) -> list[tuple[int, int, tuple[tuple[str, float], ..
             if cats:
                 out.append((m.start(), m.end(), cats))
     for m in _MONEY.finditer(low):
-        if m.group()[-1].isdigit():
-            out.append((m.start(), m.end(), _MONEY_CATS))
-        elif _NUMBER_BEFORE.search(low, max(0, m.start() - 24), m.start()):
+        number_first = m.group()[-1].isdigit()
+        if number_first or _NUMBER_BEFORE.search(low, max(0, m.start() - 24), m.start()):
             out.append((m.start(), m.end(), _MONEY_CATS))
     return out
 
@@ -296,13 +426,6 @@ class _Zones:
         if pos < self.title_len:
             return 0
         return min(3, bisect.bisect_right(self.starts, pos))
-
-    def sentence_end(self, pos: int) -> int:
-        """Offset where the sentence holding `pos` ends (for context windows)."""
-        i = bisect.bisect_right(self.starts, pos)
-        if pos < self.title_len:
-            return self.title_len
-        return self.starts[i] if i < len(self.starts) else 1 << 30
 
 
 @dataclass(slots=True)
@@ -355,6 +478,7 @@ class Classifier:
         summary = (summary or "").strip()[:MAX_SUMMARY]
         text = f"{title}\n{summary}"
         zones = _Zones(len(title), text)
+        foils = _Foils(text)
         hits = self.gazetteer.scan(text)
         lex = _lexicon_hits(text)
 
@@ -386,7 +510,7 @@ class Classifier:
             entry = hit.entry
             zone = zones.zone(hit.start)
             pos = POSITION[zone]
-            foil = _is_foil(text, hit)
+            foil = hit in foils
             if entry.kind != "country":
                 ev.entities.add(entry.key)
                 if entry.ai:
@@ -432,14 +556,30 @@ class Classifier:
         return ev
 
 
-def _is_foil(text: str, hit: Hit) -> bool:
-    before = text[max(0, hit.start - 60) : hit.start]
-    cut = max(before.rfind("\n"), before.rfind(". "))
-    if cut >= 0:
-        before = before[cut + 1 :]
-    if before and _FOIL_BEFORE.search(before):
-        return True
-    return bool(_FOIL_AFTER.match(text[hit.end : hit.end + 16]))
+class _Foils:
+    """Where yardstick words sit in a text, found once so each name is checked by bisection."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.before = [m.end() for m in _FOIL_BEFORE.finditer(text)]
+        self.after = [m.start() for m in _FOIL_AFTER.finditer(text)] if _HANGUL.search(text) else []
+
+    def __contains__(self, hit: Hit) -> bool:
+        text = self.text
+        i = bisect.bisect_right(self.before, hit.start) - 1
+        if i >= 0:
+            gap = text[self.before[i] : hit.start]
+            if (
+                len(gap) <= 60
+                and "\n" not in gap
+                and ". " not in gap
+                and len(gap.split()) <= _FOIL_GAP_WORDS
+            ):
+                return True
+        j = bisect.bisect_left(self.after, hit.end)
+        if j < len(self.after) and self.after[j] - hit.end <= 10:
+            return _FOIL_AFTER_GAP.fullmatch(text, hit.end, self.after[j]) is not None
+        return False
 
 
 def _credit_country(
@@ -493,9 +633,8 @@ def _credit_generic_gov(
     if home is None:
         return
     for start, gain in generic_gov:
-        if _HANGUL.search(text[start : start + 1]) or _KANA.search(text[start : start + 2]):
-            _add(countries, home, f"{home}:gov", gain)
-        elif text[start : start + 2] == "政府":
+        word = text[start : start + 2]
+        if _HANGUL.search(word[:1]) or _KANA.search(word) or word == "政府":
             _add(countries, home, f"{home}:gov", gain)
 
 

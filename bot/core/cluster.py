@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from bot.core.ports import StoryCandidate
 from bot.core.textindex import hangul_words, korean_stems, words
@@ -97,7 +98,25 @@ _STOP = frozenset(
 
 
 _KO_VERB_ENDINGS = ("다", "며", "고", "해", "서", "면", "록", "지만", "는데", "니다")
-_KO_STOP = frozenset("정부 국가 기업 한국 국내 모델 인공지능 이번 지난 올해 관련 위해 통해 대한 이후".split())
+_KO_STOP = frozenset(
+    {
+        "정부",
+        "국가",
+        "기업",
+        "한국",
+        "국내",
+        "모델",
+        "인공지능",
+        "이번",
+        "지난",
+        "올해",
+        "관련",
+        "위해",
+        "통해",
+        "대한",
+        "이후",
+    }
+)
 
 
 def _numbers(text: str) -> set[str]:
@@ -137,8 +156,20 @@ class Fingerprint:
     numbers: frozenset[str]
     words: frozenset[str]
 
-    def keys(self) -> frozenset[str]:
+    @cached_property
+    def features(self) -> frozenset[str]:
         return frozenset({"e" + e for e in self.entities} | self.numbers | self.words)
+
+    @cached_property
+    def scripts(self) -> frozenset[str]:
+        return frozenset(_script(k) for k in self.features)
+
+    def family_totals(self, weight: Callable[[str], float]) -> dict[str, float]:
+        """Summed feature weight per comparable family (language-free, Latin, Hangul)."""
+        totals: dict[str, float] = defaultdict(float)
+        for key in self.features:
+            totals[_script(key)] += weight(key)
+        return totals
 
     def signature(self) -> str:
         parts = [
@@ -208,26 +239,10 @@ def similarity(
     """
     if not _same_actors(item, story):
         return 0.0
-    story_keys = story.keys()
-    story_scripts = {_script(k) for k in story_keys}
-    total = shared = 0.0
-    for key in item.keys():
-        if _script(key) not in story_scripts and _script(key) != "*":
-            continue
-        w = weight(key)
-        total += w
-        if key in story_keys:
-            shared += w
+    totals = item.family_totals(weight)
+    total = sum(w for fam, w in totals.items() if fam == "*" or fam in story.scripts)
+    shared = sum(weight(k) for k in item.features & story.features)
     return shared / total if total else 0.0
-
-
-def shared_evidence(
-    item: Fingerprint, story: Fingerprint, weight: Callable[[str], float]
-) -> float:
-    """Sum of the weights of the features both share: rare entities, figures, title words."""
-    if item.countries and story.countries and not (item.countries & story.countries):
-        return 0.0
-    return sum(weight(k) for k in item.keys() & story.keys())
 
 
 def story_id_for(article_id: str) -> str:
@@ -237,7 +252,7 @@ def story_id_for(article_id: str) -> str:
 class StoryGrouper:
     """Assigns story ids; holds recent stories in memory, indexed by their salient tokens."""
 
-    def __init__(self, threshold: float = 0.15, window: timedelta = WINDOW) -> None:
+    def __init__(self, threshold: float = 0.1, window: timedelta = WINDOW) -> None:
         self.threshold = threshold
         self.window = window
         self._stories: dict[str, StoryCandidate] = {}
@@ -251,7 +266,7 @@ class StoryGrouper:
                 self._remember(story, Fingerprint.from_signature(story.signature, story.countries))
 
     def _keys(self, fp: Fingerprint) -> frozenset[str]:
-        return fp.keys()
+        return fp.features
 
     def _norm_weight(self, key: str) -> float:
         """Weight as a share of the largest possible one, so thresholds do not drift with N."""
@@ -292,6 +307,22 @@ class StoryGrouper:
         entities: tuple[str, ...],
     ) -> StoryCandidate:
         """The story this item belongs to, updated with it (new or existing)."""
+        if not relevant:  # not grouped: each such item is its own story, no fingerprint needed
+            return StoryCandidate(
+                id=story_id_for(article_id),
+                title=title,
+                url=url,
+                countries=countries,
+                topics=topics,
+                entities=tuple(sorted(entities)),
+                signature="",
+                relevant=False,
+                first_seen=when,
+                last_seen=when,
+                event_at=when if dated else None,
+                article_count=1,
+                sources=(source,),
+            )
         fp = fingerprint(title, summary, entities, countries)
         if relevant:
             best = self._best_match(fp, when, dated)
@@ -331,20 +362,27 @@ class StoryGrouper:
         return story
 
     def _best_match(self, fp: Fingerprint, when: datetime, dated: bool) -> str | None:
-        counts: dict[str, int] = defaultdict(int)
-        for key in self._keys(fp):
+        weights = {key: self._weight(key) for key in fp.features}
+        shared: dict[str, float] = defaultdict(float)
+        for key, w in weights.items():
             ids = self._index.get(key)
             # Skip tokens shared by very many stories: they say nothing about sameness.
-            if not ids or len(ids) > 200:
+            if not ids or len(ids) > 60:
                 continue
             for sid in ids:
-                counts[sid] += 1
-        best_id, best_score = None, self.threshold
-        for sid in sorted(counts, key=counts.__getitem__, reverse=True)[:50]:
+                shared[sid] += w
+        # Without a date the time window cannot rule anything out: ask for more overlap.
+        best_id, best_score = None, self.threshold * (1.0 if dated else 1.6)
+        totals = fp.family_totals(weights.__getitem__)
+        for sid in sorted(shared, key=shared.__getitem__, reverse=True)[:12]:
             story = self._stories[sid]
             if dated and story.event_at and abs(when - story.event_at) > self.window:
                 continue
-            score = similarity(fp, self._prints[sid], self._weight)
+            sp = self._prints[sid]
+            if not _same_actors(fp, sp):
+                continue
+            total = sum(w for fam, w in totals.items() if fam == "*" or fam in sp.scripts)
+            score = sum(weights[k] for k in fp.features & sp.features) / total if total else 0.0
             if score >= best_score:
                 best_id, best_score = sid, score
         return best_id

@@ -51,3 +51,43 @@ class NotAFeed(FeedError):
 
 class LLMUnavailable(SovereignWatchError):
     """The configured OpenAI-compatible endpoint failed; callers fall back to extractive."""
+
+
+class DeliveryError(SovereignWatchError):
+    """A send to a platform failed; the subclass says what the delivery worker should do."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RateLimited(DeliveryError):
+    """The platform said 429: wait `retry_after` seconds; `scope` is 'chat' or 'global'."""
+
+    def __init__(self, reason: str, retry_after: float, scope: str = "chat") -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.scope = scope
+
+
+class TransientDeliveryError(DeliveryError):
+    """A 5xx, a timeout or a dropped connection: retry later with back-off."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The target cannot receive (blocked, kicked, deleted, missing permission): pause it.
+
+    `kind` is one of: blocked, kicked, not_found, forbidden, bad_request.
+    """
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
+class TargetMigrated(DeliveryError):
+    """A Telegram group became a supergroup: move the target to `new_chat_id` and resend."""
+
+    def __init__(self, reason: str, new_chat_id: str) -> None:
+        super().__init__(reason)
+        self.new_chat_id = new_chat_id

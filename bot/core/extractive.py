@@ -20,6 +20,15 @@ MAX_ANSWER_CHARS = 600
 _SENTENCE_RE = re.compile(r"(?<=[.!?。])\s+(?=[\"'“‘(\[A-Z0-9\uAC00-\uD7A3])|(?<=다\.)\s*|\n+")
 
 
+_NUMBER_Q = re.compile(
+    r"(?i)\b(how (many|much|big|large|long)|what (size|sizes|share|percentage|amount|budget|score)"
+    r"|sizes?|cost|budget|scores?|points?|parameters?|when|date)\b|몇|얼마|규모|금액|점수|예산|언제"
+)
+_NAME_Q = re.compile(r"(?i)\b(which|who|whom|what company|name)\b|어디|누구|어느|어떤 (기업|회사|팀)")
+_HAS_FIGURE = re.compile(r"\d")
+_HAS_NAME = re.compile(r"(?<!^)(?<![.!?] )\b[A-Z][A-Za-z0-9]+|[\uAC00-\uD7A3]{2,}(?:클라우드|연구원|텔레콤)")
+
+
 @dataclass(frozen=True)
 class _Sentence:
     text: str
@@ -55,6 +64,7 @@ class ExtractiveAnswerer:
         self.retriever = retriever
         self.threshold = threshold
         self.anchored_threshold = anchored_threshold
+        self._question = ""
 
     def supported(self, hit: Hit) -> bool:
         """Enough evidence: every anchor present and some of the rest, or most of everything."""
@@ -70,37 +80,57 @@ class ExtractiveAnswerer:
             reply = text("dont_know", lang)
             return Answer(answer=reply, grounded=False, mode="extractive", related=related)
         groups = self.retriever.query_groups(question)
+        self._question = question
         return self._compose(groups, hits, lang)
 
     def _compose(self, groups: list[QueryGroup], hits: list[Hit], lang: str) -> Answer:
-        usable = [h for h in hits if h.coverage >= self.anchored_threshold * 0.8][:4]
+        """Greedy pick of sentences by what they add: each covers question words not yet covered.
+
+        So a two-part question ("how many GPUs, and which provider?") gets a sentence for each
+        part rather than two sentences saying the same thing.
+        """
+        usable = [h for h in hits if h.coverage >= self.anchored_threshold * 0.8][:3]
         weights = _group_weights(groups, usable)
-        candidates: list[_Sentence] = []
+        total = sum(weights) or 1.0
+        wants_number = bool(_NUMBER_Q.search(self._question))
+        wants_name = bool(_NAME_Q.search(self._question))
+        candidates: list[tuple[_Sentence, frozenset[int], float]] = []
         for rank, hit in enumerate(usable):
-            body = hit.article.summary or hit.article.title
-            for pos, sentence in enumerate(split_sentences(body)):
+            title = hit.article.title
+            body = hit.article.summary or title
+            sentences = split_sentences(body)
+            for pos, sentence in enumerate(sentences):
                 terms = _sentence_terms(sentence)
-                got = sum(
-                    w
-                    for g, w in zip(groups, weights, strict=True)
+                covered = frozenset(
+                    i
+                    for i, g in enumerate(groups)
                     if any(t in terms or _stem(t) in terms for t in g.terms)
                 )
-                score = got - 0.15 * rank - 0.02 * pos
-                candidates.append(_Sentence(sentence, rank, pos, score))
-        candidates.sort(key=lambda s: s.score, reverse=True)
+                bonus = 0.12 * (len(usable) - rank) / len(usable) - 0.01 * pos
+                if wants_number and _HAS_FIGURE.search(sentence):
+                    bonus += 0.2
+                if wants_name and _HAS_NAME.search(sentence):
+                    bonus += 0.08
+                candidates.append((_Sentence(sentence, rank, pos, 0.0), covered, bonus))
         chosen: list[_Sentence] = []
+        done: set[int] = set()
         budget = MAX_ANSWER_CHARS - 10
         used = 0
-        for cand in candidates:
-            if cand.score <= 0:
+        while len(chosen) < 3 and candidates:
+            best_i, best_score = -1, 0.0
+            for i, (sent, covered, bonus) in enumerate(candidates):
+                if used + len(sent.text) + 5 > budget:
+                    continue
+                gain = sum(weights[g] for g in covered if g not in done) / total
+                score = gain + bonus
+                if score > best_score:
+                    best_i, best_score = i, score
+            if best_i < 0 or (chosen and best_score < 0.1):
                 break
-            cost = len(cand.text) + 5
-            if used + cost > budget:
-                continue
-            chosen.append(cand)
-            used += cost
-            if len(chosen) >= 3:
-                break
+            sent, covered, _ = candidates.pop(best_i)
+            chosen.append(sent)
+            done |= covered
+            used += len(sent.text) + 5
         if not chosen:
             first = usable[0].article
             chosen = [_Sentence(_clip(first.summary or first.title, budget), 0, 0, 0.0)]

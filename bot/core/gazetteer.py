@@ -1,9 +1,11 @@
-"""Names of national AI actors (countries, agencies, champions, models, compute) and where they occur.
+"""Names of national AI actors (countries, agencies, champions, models, compute) and where they
+occur in text.
 
-Latin-script names match on word boundaries and ignore case unless listed as case-sensitive; names in
-Hangul, kana, CJK or Arabic match as substrings so that attached particles (네이버가, 과기정통부는) do
-not hide them. Longer names win over the shorter names they contain, and "blockers" (LG 트윈스,
-인도네시아) swallow text that would otherwise be misread as an actor.
+Latin-script names match on word boundaries and ignore case unless listed as case-sensitive;
+names in Hangul, kana, CJK or Arabic match as substrings so that attached particles
+(네이버가, 과기정통부는) do not hide them. Longer names win over the shorter names they
+contain, and "blockers" (LG 트윈스, 인도네시아) swallow text that would otherwise be misread
+as an actor.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ _KIND_WEIGHT = {
     "person": 0.7,
 }
 _ROLES = ("names", "demonyms", "places")
+
+
+_HANGUL = re.compile("[\uac00-\ud7a3]")
 
 
 def normalize_alias(text: str) -> str:
@@ -197,6 +202,8 @@ class Gazetteer:
         self._cjk: dict[str, _Alias] = {}
         # Surface forms per matcher, filled while registering, compiled once at the end.
         self._raw: dict[str, set[str]] = {"ci": set(), "cs": set(), "cjk": set()}
+        # Korean headlines name countries by one Hanja (中 딥시크, 韓·美): trusted only there.
+        self._hanja: dict[str, Entry] = {}
         for raw in data.get("countries", ()):
             self._add_country(raw)
         for raw in data.get("entities", ()):
@@ -227,6 +234,8 @@ class Gazetteer:
         self._country_roles[code] = {
             role: [n for v in lists.values() for n in v] for role, lists in roles.items()
         }
+        for char in raw.get("headline_hanja", ()):
+            self._hanja[char] = entry
         case = set(raw.get("case", ()))
         for role, role_name in (("names", "name"), ("demonyms", "demonym"), ("places", "place")):
             for alias in self._country_roles[code][role]:
@@ -287,6 +296,10 @@ class Gazetteer:
         self._re_ci = re.compile(WORD_START_BEFORE + trie_regex(self._raw["ci"], end))
         self._re_cs = re.compile(trie_regex(self._raw["cs"], end, WORD_START))
         self._re_cjk = re.compile(trie_regex(self._raw["cjk"], "", WORD_START))
+        chars = "".join(sorted(self._hanja)) or "\x00"
+        self._re_hanja = re.compile(
+            f"(?<![\u3040-\u30ff\u3400-\u9fff])[{re.escape(chars)}](?=[\\s·,…]|$)", re.MULTILINE
+        )
 
     # ---------------------------------------------------------------- finding
     def scan(self, text: str) -> list[Hit]:
@@ -306,6 +319,9 @@ class Gazetteer:
                 info = self._cjk.get(normalize_alias(m.group()))
                 if info is not None:
                     found.append((m.start(), m.end(), info))
+            if _HANGUL.search(text):
+                for m in self._re_hanja.finditer(text):
+                    found.append((m.start(), m.end(), _Alias(self._hanja[m.group()], "name", False)))
         if not found:
             return []
         found.sort(key=lambda t: (t[0], t[0] - t[1]))
@@ -358,7 +374,8 @@ class Gazetteer:
             done.add(entry.key)
             names = entry.aliases()
             if entry.kind == "country":
-                names = names + self._country_roles[entry.key]["demonyms"]
+                # Latin demonyms help search (Korean, French); 국내 "domestic" would not.
+                names += [d for d in self._country_roles[entry.key]["demonyms"] if is_latin(d)]
             for name in names:
                 norm = normalize_alias(name)
                 if norm not in seen:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 
 import openai
@@ -43,6 +44,8 @@ HISTORY_TURNS = 2
 CONTEXT_COVERAGE_SHARE = 0.5
 # A model that rambles is cut off: nothing past this is ever shown.
 MAX_RAW_CHARS = 4 * MAX_ANSWER_CHARS
+# Enough trailing text to hold any run of prompt words the leak guard looks for.
+_LEAK_WINDOW = 400
 _TAG_RE = re.compile(r"</?\s*news\s*>", re.IGNORECASE)
 _CITE_STRIP_RE = re.compile(r"\s*\[\d+(?:,\s*\d+)*\]")
 
@@ -90,7 +93,8 @@ class LLMAnswerer:
         if isinstance(plan, Answer):
             return plan
         try:
-            raw = "".join([delta async for delta in self._deltas(plan.messages)])
+            async with aclosing(self._deltas(plan.messages)) as deltas:
+                raw = "".join([delta async for delta in deltas])
             return self._finish(question, plan, raw)
         except LLMUnavailable as exc:
             self._warn(exc)
@@ -150,7 +154,9 @@ class LLMAnswerer:
         return "\n\n".join(parts), len(parts)
 
     # --- talking to the endpoint ------------------------------------------------------------
-    async def _deltas(self, messages: list[ChatCompletionMessageParam]) -> AsyncIterator[str]:
+    async def _deltas(
+        self, messages: list[ChatCompletionMessageParam]
+    ) -> AsyncGenerator[str, None]:
         """Text deltas; the time spent waiting on the endpoint is capped at `timeout` in all.
 
         The cap is applied around each wait, never across a `yield`, so a slow consumer is
@@ -231,7 +237,7 @@ class AnswerStream:
         self._owner = owner
         self._question = question
         self._history = history
-        self._iter: AsyncIterator[str] | None = None
+        self._iter: AsyncGenerator[str, None] | None = None
         self.result: Answer | None = None
         self.error: str | None = None
 
@@ -240,7 +246,12 @@ class AnswerStream:
             self._iter = self._run()
         return self._iter
 
-    async def _run(self) -> AsyncIterator[str]:
+    async def aclose(self) -> None:
+        """Stop early (e.g. the user left) and release the HTTP stream at once."""
+        if self._iter is not None:
+            await self._iter.aclose()
+
+    async def _run(self) -> AsyncGenerator[str, None]:
         owner = self._owner
         plan = owner._plan(self._question, self._history)
         if isinstance(plan, Answer):
@@ -248,20 +259,24 @@ class AnswerStream:
             return
         cleaner = StreamCleaner(len(plan.hits))
         raw: list[str] = []
+        recent = ""  # a new run of prompt words can only end in the latest text
+        leaked = False
         try:
-            async for piece in owner._deltas(plan.messages):
-                raw.append(piece)
-                if plan.guard.leaks("".join(raw)):
-                    break  # stop showing it; _finish replaces the answer below
-                out = cleaner.feed(piece)
-                if out:
-                    yield out
-            text = "".join(raw)
-            if not plan.guard.leaks(text):
+            async with aclosing(owner._deltas(plan.messages)) as deltas:
+                async for piece in deltas:
+                    raw.append(piece)
+                    recent = (recent + piece)[-_LEAK_WINDOW:]
+                    if plan.guard.leaks(recent):
+                        leaked = True  # show no more; _finish swaps in the extractive answer
+                        break
+                    out = cleaner.feed(piece)
+                    if out:
+                        yield out
+            if not leaked:
                 tail = cleaner.flush()
                 if tail:
                     yield tail
-            self.result = owner._finish(self._question, plan, text)
+            self.result = owner._finish(self._question, plan, "".join(raw))
         except LLMUnavailable as exc:
             owner._warn(exc)
             self.error = str(exc)

@@ -180,3 +180,30 @@ class Answer:
     mode: str
     sources: tuple[Source, ...] = ()
     related: tuple[Source, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """One story as an alert, before a platform renders it (HTML, embed, plain text).
+
+    Everything here is plain text from feeds: renderers must escape it and neutralise
+    mentions for their platform.
+    """
+
+    story_id: str
+    title: str
+    url: str
+    summary: str
+    outlet: str
+    published: datetime | None
+    countries: tuple[str, ...]
+    topics: tuple[str, ...]
+    also_reported_by: tuple[str, ...] = ()
+    buttons: tuple[Button, ...] = ()
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a platform returned for a sent message: its id, so it can be edited later."""
+
+    message_id: str

@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.core.models import Article, Reply, Story, Subscription, SubscriptionSpec, Target
+from bot.core.models import (
+    AlertMessage,
+    Article,
+    Reply,
+    SendResult,
+    Story,
+    Subscription,
+    SubscriptionSpec,
+    Target,
+)
 
 
 @dataclass(frozen=True)
@@ -99,7 +108,7 @@ class SourceRepo(Protocol):
     def add_feed(self, url: str) -> bool: ...
     def remove(self, url: str) -> bool: ...
     def get(self, url: str) -> SourceRow | None: ...
-    def list(self, kind: str | None = "feed") -> list[SourceRow]: ...
+    def all(self, kind: str | None = "feed") -> list[SourceRow]: ...
     def due(self, now: float) -> list[SourceRow]: ...
     def record_success(
         self,
@@ -191,3 +200,22 @@ class Sender(Protocol):
     platform: str
 
     async def send(self, target: Target, reply: Reply, *, nonce: str) -> str: ...
+
+
+class AlertSender(Protocol):
+    """A platform's outbound side for the delivery worker.
+
+    Implementations raise the DeliveryError family (RateLimited, TransientDeliveryError,
+    PermanentDeliveryError, TargetMigrated) and never sleep on a 429 themselves: the worker
+    owns every wait, so one slow chat never holds up the others.
+    """
+
+    platform: str
+
+    async def send_alert(
+        self, target: Target, alert: AlertMessage, *, nonce: str
+    ) -> SendResult: ...
+
+    async def edit_alert(self, target: Target, message_id: str, alert: AlertMessage) -> None: ...
+
+    async def send_text(self, target: Target, reply: Reply, *, nonce: str) -> SendResult: ...

@@ -170,12 +170,13 @@ class Retriever:
                 for i, g in enumerate(groups)
                 if any(t in ts or _stem(t) in ss for t in g.terms)
             )
-            comparable = [i for i, g in enumerate(groups) if _comparable(g, h.article.lang)]
-            if len(comparable) < 2:
-                comparable = list(range(len(groups)))
-            coverage = sum(weights[i] for i in matched if i in comparable) / (
-                sum(weights[i] for i in comparable) or 1.0
+            # Words that cannot appear in an article's language (탈락 in English text) count
+            # half: a cross-language answer is possible, but not favoured over a same-language one.
+            denom = sum(
+                weights[i] * (1.0 if _comparable(g, h.article.lang) else 0.5)
+                for i, g in enumerate(groups)
             )
+            coverage = min(sum(weights[i] for i in matched) / (denom or 1.0), 1.0)
             anchors = [i for i, g in enumerate(groups) if g.anchor]
             anchor_cov = (
                 sum(weights[i] for i in anchors if i in matched) / sum(weights[i] for i in anchors)

@@ -285,14 +285,16 @@ def hangul_words(text: str) -> list[str]:
     return _HANGUL_RUN_RE.findall(text)
 
 
+_KO_SUFFIX_SET = frozenset(_KO_SUFFIXES)
+_KO_SUFFIX_MAX = max(map(len, _KO_SUFFIXES))
+
+
 def korean_stems(word: str) -> list[str]:
     """Candidate stems of a Hangul word: every strip of a known suffix that leaves a stem."""
     stems: list[str] = []
-    for suffix in _KO_SUFFIXES:
-        if word.endswith(suffix) and len(word) > len(suffix):
-            stem = word[: -len(suffix)]
-            if stem not in stems:
-                stems.append(stem)
+    for size in range(min(_KO_SUFFIX_MAX, len(word) - 1), 0, -1):
+        if word[-size:] in _KO_SUFFIX_SET:
+            stems.append(word[:-size])
     return stems
 
 

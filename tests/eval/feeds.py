@@ -27,10 +27,12 @@ def _slug(name: str) -> str:
 
 
 def _rss(outlet: str, items: list[dict[str, Any]], encoding: str) -> bytes:
-    parts = [f'<?xml version="1.0" encoding="{encoding}"?>',
-             '<rss version="2.0"><channel>',
-             f"<title>{escape(outlet)}</title><link>https://example.org/</link>",
-             "<description>dev feed</description>"]
+    parts = [
+        f'<?xml version="1.0" encoding="{encoding}"?>',
+        '<rss version="2.0"><channel>',
+        f"<title>{escape(outlet)}</title><link>https://example.org/</link>",
+        "<description>dev feed</description>",
+    ]
     for item in items:
         date = ""
         if item.get("published"):
@@ -39,28 +41,33 @@ def _rss(outlet: str, items: list[dict[str, Any]], encoding: str) -> bytes:
         html = f"<p>{escape(item['summary'])}</p>"
         parts.append(
             f"<item><title>{escape(item['title'])}</title><link>{escape(item['url'])}</link>"
-            f"<guid isPermaLink=\"false\">{escape(item['id'])}</guid>{date}"
+            f'<guid isPermaLink="false">{escape(item["id"])}</guid>{date}'
             f"<description><![CDATA[{html}]]></description></item>"
         )
     parts.append("</channel></rss>")
     text = "\n".join(parts)
-    return text.encode("euc-kr", errors="xmlcharrefreplace") if encoding == "EUC-KR" else (
-        text.encode("utf-8"))
+    return (
+        text.encode("euc-kr", errors="xmlcharrefreplace")
+        if encoding == "EUC-KR"
+        else (text.encode("utf-8"))
+    )
 
 
 def _atom(outlet: str, items: list[dict[str, Any]]) -> bytes:
-    parts = ['<?xml version="1.0" encoding="utf-8"?>',
-             '<feed xmlns="http://www.w3.org/2005/Atom">',
-             f"<title>{escape(outlet)}</title><id>urn:dev:{_slug(outlet)}</id>",
-             "<updated>2026-02-01T00:00:00Z</updated>"]
+    parts = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        '<feed xmlns="http://www.w3.org/2005/Atom">',
+        f"<title>{escape(outlet)}</title><id>urn:dev:{_slug(outlet)}</id>",
+        "<updated>2026-02-01T00:00:00Z</updated>",
+    ]
     for item in items:
         updated = (item.get("published") or "2026-02-01") + "T09:00:00Z"
         parts.append(
             f"<entry><title>{escape(item['title'])}</title>"
-            f"<link href=\"{escape(item['url'])}\"/><id>urn:dev:{escape(item['id'])}</id>"
+            f'<link href="{escape(item["url"])}"/><id>urn:dev:{escape(item["id"])}</id>'
             + (f"<published>{updated}</published>" if item.get("published") else "")
             + f"<updated>{updated}</updated>"
-            f"<summary type=\"html\">{escape('<p>' + escape(item['summary']) + '</p>')}</summary>"
+            f'<summary type="html">{escape("<p>" + escape(item["summary"]) + "</p>")}</summary>'
             "</entry>"
         )
     parts.append("</feed>")

@@ -18,8 +18,8 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.cli.main import main as cli_main  # noqa: E402
-from tests.eval.feeds import EVAL, load_jsonl, write_feeds  # noqa: E402
+from bot.cli.main import main as cli_main
+from tests.eval.feeds import EVAL, load_jsonl, write_feeds
 
 
 def _cli(args: list[str]) -> str:
@@ -77,7 +77,9 @@ def score_export(labels: list[dict[str, Any]], exported: list[dict[str, Any]]) -
     }
 
 
-def score_answers(questions: list[dict[str, Any]], answers: list[dict[str, Any]]) -> dict[str, float]:
+def score_answers(
+    questions: list[dict[str, Any]], answers: list[dict[str, Any]]
+) -> dict[str, float]:
     ok_en = ok_ko = n_en = n_ko = declined = n_unans = with_sources = n_ans = 0
     for q, a in zip(questions, answers, strict=True):
         korean = any("\uac00" <= ch <= "\ud7a3" for ch in q["question"])

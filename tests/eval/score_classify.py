@@ -18,8 +18,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.core.classify import Classifier  # noqa: E402
-from bot.core.models import Classification  # noqa: E402
+from bot.core.classify import Classifier
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 ARTICLES = SHARED / "eval" / "articles.jsonl"
@@ -163,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     result = score_articles(classifier, rows)
     rel = result.relevance
     print(f"dev articles: {len(rows)}")
-    print(f"relevance   {_fmt(rel)} specificity={rel.specificity:.3f}"
-          f" (tp={rel.tp} fp={rel.fp} fn={rel.fn} tn={rel.tn})")
+    print(
+        f"relevance   {_fmt(rel)} specificity={rel.specificity:.3f}"
+        f" (tp={rel.tp} fp={rel.fp} fn={rel.fn} tn={rel.tn})"
+    )
     print(f"countries   {_fmt(result.countries)}")
     print(f"topics      {_fmt(result.topics)}")
     if verbose:

@@ -79,10 +79,13 @@ class FakeOpenAI:
         *,
         model: str = "fake-model",
         chunk_delay: float = 0.0,
+        piece_chars: int | None = None,
     ) -> None:
         self.reply: ReplyFn = reply or first_item_reply
         self.model = model
         self.chunk_delay = chunk_delay
+        # None: one chunk per word; n: fixed n-character chunks (splits words and markup).
+        self.piece_chars = piece_chars
         self.requests: list[dict[str, Any]] = []
         self.timings: list[StreamTiming] = []
         self.statuses: list[int] = []
@@ -246,7 +249,12 @@ class FakeOpenAI:
         await self._pause(self._first_token_delay)
         if self._stopping.is_set():
             return resp
-        for sent, piece in enumerate(_PIECE_RE.findall(text)):
+        if self.piece_chars:
+            step = self.piece_chars
+            pieces = [text[i : i + step] for i in range(0, len(text), step)]
+        else:
+            pieces = _PIECE_RE.findall(text)
+        for sent, piece in enumerate(pieces):
             if self._cut_after is not None and sent >= self._cut_after:
                 if request.transport is not None:
                     request.transport.abort()
