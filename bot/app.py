@@ -13,6 +13,7 @@ from bot.core.feedlist import builtin_feeds, read_feed_file
 from bot.core.fetch import FeedFetcher, FetchLimits
 from bot.core.gazetteer import Gazetteer
 from bot.core.ingest import Ingestor
+from bot.core.llm import LLMAnswerer
 from bot.core.poll import FeedPoller
 from bot.core.retrieve import Retriever
 from bot.core.service import BotService
@@ -31,9 +32,15 @@ class App:
     ingestor: Ingestor
     service: BotService
     adapters: list[str] = field(default_factory=list)
+    llm: LLMAnswerer | None = None
 
     def fetch_limits(self) -> FetchLimits:
-        return FetchLimits(allow_private=self.settings.allow_private_feeds)
+        return FetchLimits(
+            allow_private=self.settings.allow_private_feeds,
+            total_timeout=self.settings.fetch_timeout_seconds,
+            connect_timeout=min(10.0, self.settings.fetch_timeout_seconds),
+            max_bytes=self.settings.max_feed_bytes,
+        )
 
     def poller(self, fetcher: FeedFetcher) -> FeedPoller:
         return FeedPoller(self.store, self.ingestor, fetcher, self.settings.poll_seconds)
@@ -53,6 +60,12 @@ class App:
     def close(self) -> None:
         self.store.close()
 
+    async def aclose(self) -> None:
+        """Close the model client (its HTTP pool) as well as the store."""
+        if self.llm is not None:
+            await self.llm.close()
+        self.close()
+
 
 def build_app(settings: Settings, *, load_starter: bool | None = None) -> App:
     store = Store(open_database(settings.db_path))
@@ -63,5 +76,16 @@ def build_app(settings: Settings, *, load_starter: bool | None = None) -> App:
     if settings.load_starter if load_starter is None else load_starter:
         load_starter_knowledge(store, ingestor)
     retriever = Retriever(store.articles, gazetteer)
-    service = BotService(store, gazetteer, ExtractiveAnswerer(retriever))
-    return App(settings, store, gazetteer, ingestor, service)
+    extractive = ExtractiveAnswerer(retriever)
+    llm = None
+    if settings.llm_enabled:
+        llm = LLMAnswerer(
+            retriever=retriever,
+            extractive=extractive,
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+            model=settings.openai_model,
+            timeout=settings.llm_timeout_seconds,
+        )
+    service = BotService(store, gazetteer, extractive, llm=llm.answer if llm else None)
+    return App(settings, store, gazetteer, ingestor, service, llm=llm)

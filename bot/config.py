@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     feeds_file: Path | None = Field(None, alias="SW_FEEDS_FILE")
     poll_seconds: float = Field(300.0, alias="SW_POLL_SECONDS", gt=0)
     allow_private_feeds: bool = Field(False, alias="SW_ALLOW_PRIVATE_FEEDS")
+    fetch_timeout_seconds: float = Field(30.0, alias="SW_FETCH_TIMEOUT_SECONDS", gt=0)
+    max_feed_bytes: int = Field(10 * 1024 * 1024, alias="SW_MAX_FEED_BYTES", ge=1024)
     log_level: str = Field("INFO", alias="SW_LOG_LEVEL")
     telegram_bot_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
     telegram_api_base_url: str | None = Field(None, alias="TELEGRAM_API_BASE_URL")

@@ -174,4 +174,41 @@ def initial(db: Database) -> None:
     )
 
 
+@migrations(name="0002_delivery")
+def delivery(db: Database) -> None:
+    """Delivery bookkeeping: uncertain sends, edits of sent alerts, chat kinds, a change counter."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE outbox ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE outbox ADD COLUMN in_flight_at REAL;
+        ALTER TABLE outbox ADD COLUMN sent_ts REAL;
+        ALTER TABLE outbox ADD COLUMN shown_count INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE outbox ADD COLUMN edit_after REAL;
+        CREATE INDEX outbox_story ON outbox(story_id);
+        CREATE INDEX outbox_target_state ON outbox(target_id, state);
+
+        ALTER TABLE targets ADD COLUMN chat_type TEXT;
+        ALTER TABLE targets ADD COLUMN paused_at TEXT;
+
+        INSERT OR IGNORE INTO meta(key, value) VALUES ('subs_version', '0');
+        CREATE TRIGGER subs_version_ai AFTER INSERT ON subscriptions BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'subs_version';
+        END;
+        CREATE TRIGGER subs_version_ad AFTER DELETE ON subscriptions BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'subs_version';
+        END;
+        CREATE TRIGGER subs_version_au
+        AFTER UPDATE OF target_id, countries, topics, keywords, excluded, mode ON subscriptions
+        BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'subs_version';
+        END;
+        CREATE TRIGGER subs_version_tu
+        AFTER UPDATE OF paused, key, platform, chat_id, thread_id ON targets BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'subs_version';
+        END;
+        """,
+    )
+
+
 KNOWN = [m.name for m in migrations._migrations]

@@ -20,11 +20,16 @@ from bot.core.models import (
     Target,
 )
 from bot.core.ports import (
+    DeliveryRow,
+    DigestSub,
+    EditRow,
     NewArticle,
     OutboxRow,
+    RecoveryCounts,
     SearchHit,
     SourceRow,
     StoryCandidate,
+    StoryText,
 )
 from storage.rows import dumps, iso, loads_tuple, parse_iso, to_article, to_story, to_target
 
@@ -522,6 +527,91 @@ class SqliteSubscriptionRepo:
         )
         self.db.conn.commit()
 
+    # --- delivery -------------------------------------------------------------------------
+    def version(self) -> int:
+        """A counter the schema's triggers bump on any change that alters who gets alerts."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'subs_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def pause_target(self, target_id: int, reason: str) -> None:
+        self.db.execute(
+            "UPDATE targets SET paused = 1, paused_reason = ?, paused_at = ?, updated_at = ? "
+            "WHERE id = ?",
+            [reason, _now(), _now(), target_id],
+        )
+        self.db.conn.commit()
+
+    def set_chat_type(self, target: Target, chat_type: str) -> None:
+        """Record what kind of chat a target is (private, group, ...): groups pace slower."""
+        self.target_id(target)
+        self.db.execute(
+            "UPDATE targets SET chat_type = ?, updated_at = ? WHERE key = ?",
+            [chat_type, _now(), target.key],
+        )
+        self.db.conn.commit()
+
+    def migrate_target(self, target_id: int, new_chat_id: str) -> int:
+        """Move a target (subscriptions and queued deliveries) to a new chat id; its new id."""
+        rows = _rows(self.db, "SELECT * FROM targets WHERE id = ?", [target_id])
+        if not rows:
+            return target_id
+        old = to_target(rows[0])
+        new = Target(platform=old.platform, chat_id=str(new_chat_id), thread_id=old.thread_id)
+        live = "('pending', 'claimed', 'in_flight')"
+        with self.db.atomic():
+            found = _rows(self.db, "SELECT id FROM targets WHERE key = ?", [new.key])
+            if not found:
+                self.db.execute(
+                    "UPDATE targets SET chat_id = ?, key = ?, chat_type = NULL, updated_at = ? "
+                    "WHERE id = ?",
+                    [new.chat_id, new.key, _now(), target_id],
+                )
+                return target_id
+            into = int(found[0]["id"])
+            self.db.execute(
+                "UPDATE subscriptions SET target_id = ? WHERE target_id = ?", [into, target_id]
+            )
+            self.db.execute(
+                f"UPDATE outbox SET target_id = ? WHERE target_id = ? AND state IN {live} "
+                "AND (story_id IS NULL OR story_id NOT IN "
+                "(SELECT story_id FROM outbox WHERE target_id = ? AND story_id IS NOT NULL))",
+                [into, target_id, into],
+            )
+            self.db.execute(
+                f"UPDATE outbox SET state = 'failed', last_error = ? WHERE target_id = ? "
+                f"AND state IN {live}",
+                ["already queued for the chat it migrated to", target_id],
+            )
+            self.db.execute(
+                "UPDATE targets SET paused = 1, paused_reason = ?, paused_at = ?, updated_at = ? "
+                "WHERE id = ?",
+                [f"migrated to {new.chat_id}", _now(), _now(), target_id],
+            )
+        return into
+
+    def digest_subscriptions(self) -> list[DigestSub]:
+        rows = _rows(
+            self.db,
+            "SELECT s.*, t.platform, t.chat_id, t.thread_id, t.tz FROM subscriptions s "
+            "JOIN targets t ON t.id = s.target_id WHERE s.mode = 'digest' AND t.paused = 0 "
+            "ORDER BY s.id",
+        )
+        out: list[DigestSub] = []
+        for r in rows:
+            sub = self._to_sub({**r, "paused": 0, "paused_reason": None}, to_target(r))
+            out.append(
+                DigestSub(
+                    subscription_id=sub.id,
+                    target_id=int(r["target_id"]),
+                    target=sub.target,
+                    tz=r["tz"] or "UTC",
+                    spec=sub.spec,
+                    created_at=sub.created_at,
+                    last_digest_at=parse_iso(r["last_digest_at"]),
+                )
+            )
+        return out
+
     @staticmethod
     def _to_sub(r: dict[str, Any], target: Target) -> Subscription:
         spec = SubscriptionSpec(
@@ -551,7 +641,7 @@ class SqliteOutboxRepo:
     def depth(self) -> int:
         return int(
             self.db.execute(
-                "SELECT count(*) FROM outbox WHERE state IN ('pending', 'in_flight', 'uncertain')"
+                "SELECT count(*) FROM outbox WHERE state IN ('pending', 'claimed', 'in_flight')"
             ).fetchone()[0]
         )
 
@@ -584,6 +674,295 @@ class SqliteOutboxRepo:
                 self.db.execute(
                     "UPDATE outbox SET state = 'sent', sent_at = ? WHERE id = ?", [_now(), row_id]
                 )
+
+    # --- the delivery worker ----------------------------------------------------------------
+    def enqueue(self, rows: Sequence[OutboxRow]) -> int:
+        """Queue rows; a dedupe key already present is skipped. How many were new."""
+        added = 0
+        with self.db.atomic():
+            for row in rows:
+                added += self._insert(row)
+        return added
+
+    def _insert(self, row: OutboxRow) -> int:
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO outbox(dedupe_key, kind, story_id, target_id, "
+            "subscription_id, state, nonce, payload, next_attempt_at, created_at) "
+            "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            [
+                row.dedupe_key,
+                row.kind,
+                row.story_id,
+                row.target_id,
+                row.subscription_id,
+                row.nonce,
+                json.dumps(row.payload, ensure_ascii=False),
+                row.next_attempt_at,
+                _now(),
+            ],
+        )
+        return int(cur.rowcount or 0)
+
+    def claim_due(self, now: float, platforms: Sequence[str], limit: int) -> list[DeliveryRow]:
+        """Pending rows that are due, for unpaused targets on `platforms`, marked claimed."""
+        if not platforms or limit <= 0:
+            return []
+        marks = ",".join("?" * len(platforms))
+        with self.db.atomic():
+            rows = _rows(
+                self.db,
+                "SELECT o.*, t.platform, t.chat_id, t.thread_id, t.chat_type FROM outbox o "
+                "JOIN targets t ON t.id = o.target_id WHERE o.state = 'pending' "
+                f"AND o.next_attempt_at <= ? AND t.paused = 0 AND t.platform IN ({marks}) "
+                "ORDER BY o.id LIMIT ?",
+                [now, *platforms, limit],
+            )
+            ids = [r["id"] for r in rows]
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                in_ids = ",".join("?" * len(part))
+                self.db.execute(f"UPDATE outbox SET state = 'claimed' WHERE id IN ({in_ids})", part)
+        return [
+            DeliveryRow(
+                id=int(r["id"]),
+                dedupe_key=r["dedupe_key"],
+                kind=r["kind"],
+                story_id=r["story_id"],
+                target_id=int(r["target_id"]),
+                target=to_target(r),
+                chat_type=r["chat_type"],
+                nonce=r["nonce"],
+                payload=json.loads(r["payload"] or "{}"),
+                attempts=int(r["attempts"]),
+                uncertain=bool(r["uncertain"]),
+            )
+            for r in rows
+        ]
+
+    def mark_in_flight(self, row_id: int, now: float) -> None:
+        """Committed before the send, so a crash mid-send is visible at the next start."""
+        self.db.execute(
+            "UPDATE outbox SET state = 'in_flight', in_flight_at = ? WHERE id = ?", [now, row_id]
+        )
+        self.db.conn.commit()
+
+    def settle_sent(
+        self, row_id: int, message_id: str | None, now: float, shown_count: int = 0
+    ) -> None:
+        self.db.execute(
+            "UPDATE outbox SET state = 'sent', sent_at = ?, sent_ts = ?, platform_message_id = ?, "
+            "shown_count = ?, last_error = NULL WHERE id = ?",
+            [_now(), now, message_id, shown_count, row_id],
+        )
+        self.db.conn.commit()
+
+    def settle_retry(
+        self,
+        row_id: int,
+        next_attempt_at: float,
+        error: str,
+        *,
+        state: str = "pending",
+        count_attempt: bool = False,
+        uncertain: bool = False,
+    ) -> None:
+        self.db.execute(
+            "UPDATE outbox SET state = ?, next_attempt_at = ?, last_error = ?, "
+            "attempts = attempts + ?, uncertain = MAX(uncertain, ?) WHERE id = ?",
+            [state, next_attempt_at, error[:500], int(count_attempt), int(uncertain), row_id],
+        )
+        self.db.conn.commit()
+
+    def settle_failed(self, row_id: int, reason: str, *, uncertain: bool = False) -> None:
+        self.db.execute(
+            "UPDATE outbox SET state = 'failed', last_error = ?, uncertain = MAX(uncertain, ?) "
+            "WHERE id = ?",
+            [reason[:500], int(uncertain), row_id],
+        )
+        self.db.conn.commit()
+
+    def save_progress(self, row_id: int, payload: dict[str, Any]) -> None:
+        """A multi-part message: remember which parts went out, so a restart resumes there."""
+        self.db.execute(
+            "UPDATE outbox SET state = 'claimed', payload = ? WHERE id = ?",
+            [json.dumps(payload, ensure_ascii=False), row_id],
+        )
+        self.db.conn.commit()
+
+    def release(self, row_ids: Iterable[int]) -> None:
+        ids = list(row_ids)
+        with self.db.atomic():
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                self.db.execute(
+                    "UPDATE outbox SET state = 'pending' WHERE state = 'claimed' "
+                    f"AND id IN ({','.join('?' * len(part))})",
+                    part,
+                )
+
+    def recover(self, idempotent_platforms: Iterable[str]) -> RecoveryCounts:
+        """Settle what a stopped worker left: claimed rows back to pending; rows left in
+        flight resent where the platform dedupes by nonce, else flagged uncertain and sent at
+        most once more (a row found in flight a second time is not sent again)."""
+        platforms = list(idempotent_platforms)
+        marks = ",".join("?" * len(platforms)) or "NULL"
+        with self.db.atomic():
+            released = self.db.execute(
+                "UPDATE outbox SET state = 'pending' WHERE state = 'claimed'"
+            ).rowcount
+            resent = self.db.execute(
+                "UPDATE outbox SET state = 'pending' WHERE state = 'in_flight' AND target_id IN "
+                f"(SELECT id FROM targets WHERE platform IN ({marks}))",
+                platforms,
+            ).rowcount
+            failed = self.db.execute(
+                "UPDATE outbox SET state = 'failed', last_error = ? "
+                "WHERE state = 'in_flight' AND uncertain = 1",
+                ["left in flight twice; not sent again so the chat gets no third copy"],
+            ).rowcount
+            uncertain = self.db.execute(
+                "UPDATE outbox SET state = 'pending', uncertain = 1, last_error = ? "
+                "WHERE state = 'in_flight'",
+                ["left in flight by a stop: may have been delivered; sending once more"],
+            ).rowcount
+        return RecoveryCounts(
+            released=released, resent=resent, uncertain=uncertain, failed=failed
+        )
+
+    def fail_pending_for_target(self, target_id: int, reason: str) -> int:
+        cur = self.db.execute(
+            "UPDATE outbox SET state = 'failed', last_error = ? WHERE target_id = ? "
+            "AND state IN ('pending', 'claimed')",
+            [reason[:500], target_id],
+        )
+        self.db.conn.commit()
+        return int(cur.rowcount or 0)
+
+    def edits_due(self, now: float, sent_since: float, limit: int) -> list[EditRow]:
+        """Sent alerts whose story has more outlets than the message shows, edit time come."""
+        since = datetime.fromtimestamp(sent_since, UTC)
+        rows = _rows(
+            self.db,
+            "SELECT o.id, o.target_id, o.story_id, o.platform_message_id, o.payload, "
+            "json_array_length(s.sources) AS outlets, t.platform, t.chat_id, t.thread_id, "
+            "t.chat_type FROM stories s JOIN outbox o ON o.story_id = s.id "
+            "JOIN targets t ON t.id = o.target_id "
+            "WHERE s.last_seen >= ? AND json_array_length(s.sources) > 1 "
+            "AND o.kind = 'alert' AND o.state = 'sent' AND o.platform_message_id IS NOT NULL "
+            "AND o.sent_ts >= ? AND json_array_length(s.sources) > o.shown_count "
+            "AND COALESCE(o.edit_after, 0) <= ? AND t.paused = 0 ORDER BY o.id LIMIT ?",
+            [iso(since), sent_since, now, limit],
+        )
+        return [
+            EditRow(
+                id=int(r["id"]),
+                target_id=int(r["target_id"]),
+                target=to_target(r),
+                chat_type=r["chat_type"],
+                story_id=r["story_id"],
+                message_id=str(r["platform_message_id"]),
+                payload=json.loads(r["payload"] or "{}"),
+                outlets=int(r["outlets"]),
+            )
+            for r in rows
+        ]
+
+    def settle_edit(self, row_id: int, shown_count: int | None, edit_after: float) -> None:
+        self.db.execute(
+            "UPDATE outbox SET shown_count = COALESCE(?, shown_count), edit_after = ? "
+            "WHERE id = ?",
+            [shown_count, edit_after, row_id],
+        )
+        self.db.conn.commit()
+
+    _STORY_TEXT = (
+        "SELECT s.id, s.title, s.url, s.countries, s.topics, s.first_seen, s.article_count, "
+        "s.sources, a.summary, a.source, a.published FROM stories s JOIN articles a ON a.id = "
+        "(SELECT x.id FROM articles x WHERE x.story_id = s.id AND x.kind = 'feed' "
+        "ORDER BY x.seq LIMIT 1) WHERE s.relevant = 1 "
+    )
+
+    @staticmethod
+    def _to_story_text(r: dict[str, Any]) -> StoryText:
+        return StoryText(
+            id=r["id"],
+            title=r["title"],
+            url=r["url"],
+            summary=r["summary"] or "",
+            outlet=r["source"],
+            published=parse_iso(r["published"]),
+            first_seen=parse_iso(r["first_seen"]) or datetime.now(UTC),
+            countries=loads_tuple(r["countries"]),
+            topics=loads_tuple(r["topics"]),
+            article_count=int(r["article_count"]),
+            sources=loads_tuple(r["sources"]),
+        )
+
+    def story_texts_since(self, since: datetime, limit: int = 2_000) -> list[StoryText]:
+        rows = _rows(
+            self.db,
+            self._STORY_TEXT + "AND s.first_seen >= ? ORDER BY s.first_seen DESC LIMIT ?",
+            [iso(since), limit],
+        )
+        return [self._to_story_text(r) for r in rows]
+
+    def story_texts(self, story_ids: Sequence[str]) -> list[StoryText]:
+        if not story_ids:
+            return []
+        marks = ",".join("?" * len(story_ids))
+        found = {
+            r["id"]: self._to_story_text(r)
+            for r in _rows(self.db, self._STORY_TEXT + f"AND s.id IN ({marks})", list(story_ids))
+        }
+        return [found[i] for i in story_ids if i in found]
+
+    def queue_digest(self, target_id: int, row: OutboxRow | None, when: datetime) -> bool:
+        """Queue a digest (None: nothing to send) and note the time, in one transaction."""
+        with self.db.atomic():
+            added = self._insert(row) if row is not None else 0
+            self.db.execute(
+                "UPDATE subscriptions SET last_digest_at = ? WHERE target_id = ? "
+                "AND mode = 'digest'",
+                [iso(when), target_id],
+            )
+        return added > 0
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state, plus `uncertain`: for status, metrics and tests."""
+        out = {
+            str(r[0]): int(r[1])
+            for r in self.db.execute("SELECT state, count(*) FROM outbox GROUP BY state")
+        }
+        row = self.db.execute("SELECT count(*) FROM outbox WHERE uncertain = 1").fetchone()
+        out["uncertain"] = int(row[0])
+        return out
+
+    _LEASE = "delivery_lease"
+
+    def read_lease(self) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [self._LEASE]).fetchone()
+        return str(row[0]) if row else None
+
+    def swap_lease(self, expected: str | None, new: str | None) -> bool:
+        """Compare-and-set on the delivery lease, so two processes never both deliver."""
+        if expected is None and new is None:
+            return self.read_lease() is None
+        if expected is None:
+            cur = self.db.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+                [self._LEASE, new],
+            )
+        elif new is None:
+            cur = self.db.execute(
+                "DELETE FROM meta WHERE key = ? AND value = ?", [self._LEASE, expected]
+            )
+        else:
+            cur = self.db.execute(
+                "UPDATE meta SET value = ? WHERE key = ? AND value = ?",
+                [new, self._LEASE, expected],
+            )
+        self.db.conn.commit()
+        return cur.rowcount == 1
 
 
 class SqliteConversationRepo:

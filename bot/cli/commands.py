@@ -60,7 +60,7 @@ async def run(settings: Settings, *, console: bool) -> int:
             await asyncio.gather(*tasks, return_exceptions=True)
         return 0
     finally:
-        app.close()
+        await app.aclose()
 
 
 async def ask(settings: Settings, question: str, *, as_json: bool) -> int:
@@ -68,7 +68,7 @@ async def ask(settings: Settings, question: str, *, as_json: bool) -> int:
     try:
         answer = await app.service.answer(question)
     finally:
-        app.close()
+        await app.aclose()
     if as_json:
         _print_json(
             {
@@ -126,7 +126,7 @@ async def ingest(settings: Settings, sources: list[str], *, as_json: bool) -> in
                     total.errors.append(f"{source}: {exc.reason}")
                     log.warning("source failed", extra={"source": source, "reason": exc.reason})
     finally:
-        app.close()
+        await app.aclose()
     if as_json:
         _print_json(total.as_dict())
     else:
@@ -162,7 +162,7 @@ async def poll(settings: Settings, *, once: bool) -> int:
             await poller.run_forever(stop)
             return 0
     finally:
-        app.close()
+        await app.aclose()
 
 
 async def deliver(settings: Settings, *, once: bool) -> int:
@@ -172,7 +172,7 @@ async def deliver(settings: Settings, *, once: bool) -> int:
         print(f"outbox: {depth} queued; platform delivery is not in this release yet")
         return 0
     finally:
-        app.close()
+        await app.aclose()
 
 
 def _parse_since(value: str | None) -> datetime | None:
@@ -257,7 +257,7 @@ async def feeds(settings: Settings, action: str, arg: str | None) -> int:
             sys.stdout.write(to_opml(refs))
         return 0
     finally:
-        app.close()
+        await app.aclose()
 
 
 def subs_list(settings: Settings) -> int:

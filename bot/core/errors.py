@@ -74,6 +74,13 @@ class TransientDeliveryError(DeliveryError):
     """A 5xx, a timeout or a dropped connection: retry later with back-off."""
 
 
+class DeliveryOutcomeUnknown(TransientDeliveryError):
+    """The request may have reached the platform but no answer came back (timeout, reset).
+
+    Where the platform dedupes by nonce a resend is harmless; elsewhere it may duplicate.
+    """
+
+
 class PermanentDeliveryError(DeliveryError):
     """The target cannot receive (blocked, kicked, deleted, missing permission): pause it.
 

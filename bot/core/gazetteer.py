@@ -321,7 +321,9 @@ class Gazetteer:
                     found.append((m.start(), m.end(), info))
             if _HANGUL.search(text):
                 for m in self._re_hanja.finditer(text):
-                    found.append((m.start(), m.end(), _Alias(self._hanja[m.group()], "name", False)))
+                    found.append(
+                        (m.start(), m.end(), _Alias(self._hanja[m.group()], "name", False))
+                    )
         if not found:
             return []
         found.sort(key=lambda t: (t[0], t[0] - t[1]))

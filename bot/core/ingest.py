@@ -156,7 +156,8 @@ class Ingestor:
             source=entry.source,
             when=when,
             dated=entry.published is not None,
-            relevant=verdict.relevant,
+            # Background knowledge is not news: it must not absorb the reports that arrive.
+            relevant=verdict.relevant and kind != "starter",
             countries=verdict.countries,
             topics=verdict.topics,
             entities=verdict.entities,

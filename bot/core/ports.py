@@ -98,6 +98,77 @@ class OutboxRow:
 
 
 @dataclass(frozen=True)
+class DeliveryRow:
+    """An outbox row claimed for sending, with where it goes."""
+
+    id: int
+    dedupe_key: str
+    kind: str
+    story_id: str | None
+    target_id: int
+    target: Target
+    chat_type: str | None
+    nonce: str
+    payload: dict[str, Any]
+    attempts: int = 0
+    uncertain: bool = False
+
+
+@dataclass(frozen=True)
+class EditRow:
+    """A sent alert whose story has gained outlets since: edit it to name them."""
+
+    id: int
+    target_id: int
+    target: Target
+    chat_type: str | None
+    story_id: str
+    message_id: str
+    payload: dict[str, Any]
+    outlets: int
+
+
+@dataclass(frozen=True)
+class StoryText:
+    """A relevant story with the text filters need and the facts digests show."""
+
+    id: str
+    title: str
+    url: str
+    summary: str
+    outlet: str
+    published: datetime | None
+    first_seen: datetime
+    countries: tuple[str, ...]
+    topics: tuple[str, ...]
+    article_count: int
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DigestSub:
+    """A digest-mode subscription with its target's time zone and when it last went out."""
+
+    subscription_id: int
+    target_id: int
+    target: Target
+    tz: str
+    spec: SubscriptionSpec
+    created_at: datetime | None
+    last_digest_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RecoveryCounts:
+    """What start-up found left behind by a stopped or crashed worker."""
+
+    released: int = 0
+    resent: int = 0
+    uncertain: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
 class SearchHit:
     article: Article
     score: float
@@ -159,12 +230,46 @@ class SubscriptionRepo(Protocol):
     def remove(self, target: Target, subscription_id: int | None) -> int: ...
     def target_id(self, target: Target, *, create: bool = True) -> int | None: ...
     def set_paused(self, target: Target, paused: bool, reason: str | None = None) -> None: ...
+    def version(self) -> int: ...
+    def pause_target(self, target_id: int, reason: str) -> None: ...
+    def migrate_target(self, target_id: int, new_chat_id: str) -> int: ...
+    def set_chat_type(self, target: Target, chat_type: str) -> None: ...
+    def digest_subscriptions(self) -> list[DigestSub]: ...
 
 
 class OutboxRepo(Protocol):
     def depth(self) -> int: ...
     def pending_for_target(self, target: Target) -> list[OutboxRow]: ...
     def mark_sent(self, ids: Iterable[int]) -> None: ...
+    def enqueue(self, rows: Sequence[OutboxRow]) -> int: ...
+    def claim_due(self, now: float, platforms: Sequence[str], limit: int) -> list[DeliveryRow]: ...
+    def mark_in_flight(self, row_id: int, now: float) -> None: ...
+    def settle_sent(
+        self, row_id: int, message_id: str | None, now: float, shown_count: int = 0
+    ) -> None: ...
+    def settle_retry(
+        self,
+        row_id: int,
+        next_attempt_at: float,
+        error: str,
+        *,
+        state: str = "pending",
+        count_attempt: bool = False,
+        uncertain: bool = False,
+    ) -> None: ...
+    def settle_failed(self, row_id: int, reason: str, *, uncertain: bool = False) -> None: ...
+    def save_progress(self, row_id: int, payload: dict[str, Any]) -> None: ...
+    def release(self, row_ids: Iterable[int]) -> None: ...
+    def recover(self, idempotent_platforms: Iterable[str]) -> RecoveryCounts: ...
+    def fail_pending_for_target(self, target_id: int, reason: str) -> int: ...
+    def edits_due(self, now: float, sent_since: float, limit: int) -> list[EditRow]: ...
+    def settle_edit(self, row_id: int, shown_count: int | None, edit_after: float) -> None: ...
+    def story_texts_since(self, since: datetime, limit: int = 2_000) -> list[StoryText]: ...
+    def story_texts(self, story_ids: Sequence[str]) -> list[StoryText]: ...
+    def queue_digest(self, target_id: int, row: OutboxRow | None, when: datetime) -> bool: ...
+    def counts(self) -> dict[str, int]: ...
+    def read_lease(self) -> str | None: ...
+    def swap_lease(self, expected: str | None, new: str | None) -> bool: ...
 
 
 class ConversationRepo(Protocol):

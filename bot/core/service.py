@@ -70,7 +70,8 @@ class BotService:
             try:
                 result = await self.llm(effective, history)
             except Exception as exc:  # any endpoint trouble: the extractive answer still works
-                log.warning("llm failed, using extractive answer", extra={"reason": repr(exc)})
+                # LLMAnswerer already logged why; note only that this answer fell back.
+                log.info("answer fell back to extractive", extra={"reason": type(exc).__name__})
         if result is None:
             result = self.extractive.answer(effective)
         if memory_key:

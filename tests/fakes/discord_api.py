@@ -49,16 +49,20 @@ import yarl
 from aiohttp import web
 
 __all__ = [
+    "ADMINISTRATOR",
     "DEFAULT_BOT_PERMISSIONS",
     "DEFAULT_TOKEN",
+    "EMBED_LINKS",
     "GLOBAL_LIMIT",
     "MESSAGE_EDIT_LIMIT",
     "MESSAGE_LIMIT",
     "MISSING_ACCESS",
     "MISSING_PERMISSIONS",
+    "SEND_MESSAGES",
     "UNKNOWN_CHANNEL",
     "UNKNOWN_INTERACTION",
     "UNKNOWN_MESSAGE",
+    "VIEW_CHANNEL",
     "FakeDiscord",
     "FakeInteraction",
     "RequestRecord",
