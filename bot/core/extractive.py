@@ -7,13 +7,12 @@ not know and offers the nearest items instead of guessing.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
 from bot.core.answer_text import question_language, text
 from bot.core.models import Answer, Article, Source
-from bot.core.retrieve import Hit, QueryGroup, Retriever, _stem, article_terms
+from bot.core.retrieve import Hit, QueryGroup, Retriever, _stem
 from bot.core.textindex import hangul_words, korean_stems, words
 
 MAX_ANSWER_CHARS = 600
@@ -24,9 +23,13 @@ _NUMBER_Q = re.compile(
     r"(?i)\b(how (many|much|big|large|long)|what (size|sizes|share|percentage|amount|budget|score)"
     r"|sizes?|cost|budget|scores?|points?|parameters?|when|date)\b|몇|얼마|규모|금액|점수|예산|언제"
 )
-_NAME_Q = re.compile(r"(?i)\b(which|who|whom|what company|name)\b|어디|누구|어느|어떤 (기업|회사|팀)")
+_NAME_Q = re.compile(
+    r"(?i)\b(which|who|whom|what company|name)\b|어디|누구|어느|어떤 (기업|회사|팀)"
+)
 _HAS_FIGURE = re.compile(r"\d")
-_HAS_NAME = re.compile(r"(?<!^)(?<![.!?] )\b[A-Z][A-Za-z0-9]+|[\uAC00-\uD7A3]{2,}(?:클라우드|연구원|텔레콤)")
+_HAS_NAME = re.compile(
+    r"(?<!^)(?<![.!?] )\b[A-Z][A-Za-z0-9]+|[\uAC00-\uD7A3]{2,}(?:클라우드|연구원|텔레콤)"
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,6 @@ class ExtractiveAnswerer:
         self.retriever = retriever
         self.threshold = threshold
         self.anchored_threshold = anchored_threshold
-        self._question = ""
 
     def supported(self, hit: Hit) -> bool:
         """Enough evidence: every anchor present and some of the rest, or most of everything."""
@@ -74,26 +76,25 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str) -> Answer:
         lang = question_language(question)
-        hits = self.retriever.search(question, limit=6)
+        groups = self.retriever.query_groups(question)
+        hits = self.retriever.search(question, limit=6, groups=groups)
         if not hits or not self.supported(hits[0]):
             related = tuple(source_of(h.article) for h in hits[:3] if h.coverage > 0.2)
             reply = text("dont_know", lang)
             return Answer(answer=reply, grounded=False, mode="extractive", related=related)
-        groups = self.retriever.query_groups(question)
-        self._question = question
-        return self._compose(groups, hits, lang)
+        return self._compose(question, groups, hits)
 
-    def _compose(self, groups: list[QueryGroup], hits: list[Hit], lang: str) -> Answer:
+    def _compose(self, question: str, groups: list[QueryGroup], hits: list[Hit]) -> Answer:
         """Greedy pick of sentences by what they add: each covers question words not yet covered.
 
         So a two-part question ("how many GPUs, and which provider?") gets a sentence for each
         part rather than two sentences saying the same thing.
         """
         usable = [h for h in hits if h.coverage >= self.anchored_threshold * 0.8][:3]
-        weights = _group_weights(groups, usable)
+        weights = [g.weight * (1.5 if g.anchor else 1.0) for g in groups]
         total = sum(weights) or 1.0
-        wants_number = bool(_NUMBER_Q.search(self._question))
-        wants_name = bool(_NAME_Q.search(self._question))
+        wants_number = bool(_NUMBER_Q.search(question))
+        wants_name = bool(_NAME_Q.search(question))
         candidates: list[tuple[_Sentence, frozenset[int], float]] = []
         for rank, hit in enumerate(usable):
             title = hit.article.title
@@ -106,7 +107,7 @@ class ExtractiveAnswerer:
                     for i, g in enumerate(groups)
                     if any(t in terms or _stem(t) in terms for t in g.terms)
                 )
-                bonus = 0.12 * (len(usable) - rank) / len(usable) - 0.01 * pos
+                bonus = 0.12 * (len(usable) - rank) / len(usable) - 0.003 * pos
                 if wants_number and _HAS_FIGURE.search(sentence):
                     bonus += 0.2
                 if wants_name and _HAS_NAME.search(sentence):
@@ -147,15 +148,6 @@ class ExtractiveAnswerer:
         if len(answer) > MAX_ANSWER_CHARS:
             answer = _clip(answer, MAX_ANSWER_CHARS)
         return Answer(answer=answer, grounded=True, mode="extractive", sources=sources)
-
-
-def _group_weights(groups: list[QueryGroup], hits: list[Hit]) -> list[float]:
-    sets = [article_terms(h.article) for h in hits]
-    weights = []
-    for g in groups:
-        df = sum(1 for s in sets if any(t in s for t in g.terms))
-        weights.append(math.log(2 + len(sets) / (1 + df)) * (1.5 if g.anchor else 1.0))
-    return weights
 
 
 def _clip(value: str, limit: int) -> str:

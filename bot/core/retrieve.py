@@ -40,6 +40,7 @@ class QueryGroup:
 
     terms: list[str]
     anchor: bool = False
+    weight: float = 1.0  # rarity among the retrieved pool, set by Retriever.search
 
 
 _GENERIC = frozenset(
@@ -137,8 +138,16 @@ class Retriever:
                 groups.append(QueryGroup(alias_words, mention.kind != "country"))
         return groups
 
-    def search(self, question: str, *, limit: int = 6, pool: int = 60) -> list[Hit]:
-        groups = self.query_groups(question)
+    def search(
+        self,
+        question: str,
+        *,
+        limit: int = 6,
+        pool: int = 60,
+        groups: list[QueryGroup] | None = None,
+    ) -> list[Hit]:
+        """Ranked hits, one per story; `groups` (from query_groups) get their weights set."""
+        groups = groups if groups is not None else self.query_groups(question)
         if not groups:
             return []
         match = fts_or_query(t for g in groups for t in g.terms)
@@ -162,6 +171,7 @@ class Retriever:
                 if any(t in ts or _stem(t) in ss for t in group.terms)
             )
             weights.append(math.log(1 + len(raw) / (1 + df)) + 0.2)
+            group.weight = weights[-1]
         best_bm25 = max(h.score for h in raw) or 1.0
         hits: list[Hit] = []
         for h, ts, ss in zip(raw, term_sets, stemmed_sets, strict=True):

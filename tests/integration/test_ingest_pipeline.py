@@ -164,7 +164,7 @@ async def test_private_addresses_are_refused_unless_allowed(
 ) -> None:
     server.set_feed("/feed.xml", GOOD)
     for url in (server.url("/feed.xml"), "http://169.254.169.254/latest/meta-data/"):
-        code, out, err = await cli(
+        code, out, _err = await cli(
             db_path, "ingest", "--json", url, SW_ALLOW_PRIVATE_FEEDS="false", timeout=60
         )
         assert code == 0
@@ -240,7 +240,7 @@ async def test_kill_during_ingest_stores_each_item_once(db_path: Path, tmp_path:
     if proc.returncode is None:
         os.kill(proc.pid, signal.SIGKILL)
     await proc.wait()
-    code, out, err = await cli(db_path, "ingest", "--json", *paths)
+    code, _out, err = await cli(db_path, "ingest", "--json", *paths)
     assert code == 0, err
     _, exp, _ = await cli(db_path, "export")
     urls = [json.loads(line)["url"] for line in exp.splitlines()]
