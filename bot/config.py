@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     openai_model: str = Field("gpt-4o-mini", alias="OPENAI_MODEL")
     llm_timeout_seconds: float = Field(20.0, alias="SW_LLM_TIMEOUT_SECONDS", gt=0)
     http_port: int | None = Field(None, alias="SW_HTTP_PORT", ge=0, le=65535)
+    http_host: str = Field("127.0.0.1", alias="SW_HTTP_HOST", min_length=1)
+    heartbeat_seconds: float = Field(15.0, alias="SW_HEARTBEAT_SECONDS", gt=0)
     owner_ids: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="SW_OWNER_IDS")
     retention_days: int = Field(365, alias="SW_RETENTION_DAYS", ge=1)
     load_starter: bool = Field(True, alias="SW_LOAD_STARTER")

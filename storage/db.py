@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from bot.core.errors import StoreError
+from storage.backup import backup_hint
 from storage.migrations import KNOWN, migrations
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,10 @@ def _check_file(path: Path) -> None:
         with path.open("rb") as fh:
             head = fh.read(16)
         if head and head != _SQLITE_MAGIC:
-            raise StoreError(f"store file {path} is not a SQLite database; refusing to touch it")
+            raise StoreError(
+                f"store file {path} is not a SQLite database; refusing to touch it. "
+                + backup_hint(path)
+            )
         if not os.access(path, os.W_OK):
             raise StoreError(f"store file {path} is read-only; the bot needs to write to it")
     parent = path.parent if str(path.parent) else Path(".")
@@ -51,7 +55,7 @@ def open_database(path: Path | str, *, migrate: bool = True) -> Database:
         conn.execute("PRAGMA foreign_keys = ON")
         db = Database(conn)
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot open the store {path}: {exc}") from None
+        raise StoreError(f"cannot open the store {path}: {exc}. {backup_hint(path)}") from None
     if migrate:
         apply_migrations(db, path)
     return db
@@ -62,7 +66,7 @@ def apply_migrations(db: Database, path: Path | str = "store") -> None:
     try:
         applied = [m.name for m in migrations.applied(db)]
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot read the store {path}: {exc}") from None
+        raise StoreError(f"cannot read the store {path}: {exc}. {backup_hint(path)}") from None
     unknown = [name for name in applied if name not in KNOWN]
     if unknown:
         raise StoreError(

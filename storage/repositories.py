@@ -739,6 +739,18 @@ class SqliteOutboxRepo:
             for r in rows
         ]
 
+    def next_due(self, platforms: Sequence[str]) -> float | None:
+        """When the earliest pending row on `platforms` falls due (None: nothing pending)."""
+        if not platforms:
+            return None
+        marks = ",".join("?" * len(platforms))
+        row = self.db.execute(
+            "SELECT min(o.next_attempt_at) FROM outbox o JOIN targets t ON t.id = o.target_id "
+            f"WHERE o.state = 'pending' AND t.paused = 0 AND t.platform IN ({marks})",
+            list(platforms),
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     def mark_in_flight(self, row_id: int, now: float) -> None:
         """Committed before the send, so a crash mid-send is visible at the next start."""
         self.db.execute(

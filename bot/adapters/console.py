@@ -7,14 +7,14 @@ Works interactively (a prompt) and with piped input (no prompt noise, one reply 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import stat
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TextIO
 
-from bot.core.models import Reply, Target
+from bot.core.deliver.render import plain_alert, plain_reply
+from bot.core.models import AlertMessage, Reply, SendResult, Target
 from bot.core.ports import StorePort
 from bot.core.service import BotService
 
@@ -105,17 +105,34 @@ class ConsoleChat:
             self.out.write("\n> ")
             self.out.flush()
 
-    async def print_alerts(self, stop: asyncio.Event, every: float = 1.0) -> None:
-        """Deliver queued alerts for the console target by printing them."""
-        while not stop.is_set():
-            rows = self.store.outbox.pending_for_target(CONSOLE_TARGET)
-            for row in rows:
-                story = self.store.articles.story(row.story_id) if row.story_id else None
-                if story is not None:
-                    flags = " ".join(story.countries)
-                    self._print(f"\n🔔 {story.title} [{flags}]\n   {story.url}")
-            if rows:
-                self.store.outbox.mark_sent(r.id for r in rows if r.id is not None)
-                self._prompt()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=every)
+    def alert_sender(self) -> ConsoleAlertSender:
+        """The console's outbound side for the delivery worker, sharing this chat's output."""
+        return ConsoleAlertSender(self.out, after=self._prompt)
+
+
+class ConsoleAlertSender:
+    """Alerts and digests for the console target, printed; edits are not shown."""
+
+    platform = "console"
+
+    def __init__(self, out: TextIO | None = None, after: Callable[[], None] | None = None) -> None:
+        self.out = out or sys.stdout
+        self.after = after
+        self._count = 0
+
+    def _write(self, text: str) -> SendResult:
+        self.out.write("\n" + text + "\n")
+        self.out.flush()
+        if self.after is not None:
+            self.after()
+        self._count += 1
+        return SendResult(str(self._count))
+
+    async def send_alert(self, target: Target, alert: AlertMessage, *, nonce: str) -> SendResult:
+        return self._write(plain_alert(alert))
+
+    async def edit_alert(self, target: Target, message_id: str, alert: AlertMessage) -> None:
+        return None
+
+    async def send_text(self, target: Target, reply: Reply, *, nonce: str) -> SendResult:
+        return self._write(plain_reply(reply))

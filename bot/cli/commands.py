@@ -7,19 +7,21 @@ import contextlib
 import json
 import logging
 import signal
-import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.adapters.console import CONSOLE_TARGET, ConsoleChat
-from bot.app import App, build_app
+from bot.adapters.console import CONSOLE_TARGET, ConsoleAlertSender, ConsoleChat
+from bot.app import App, build_app, close_senders, open_senders
 from bot.config import Settings
-from bot.core.errors import FeedError, UsageError
+from bot.core.deliver.worker import DeliveryBusy
+from bot.core.errors import FeedError, SovereignWatchError, UsageError
 from bot.core.feedlist import FeedRef, read_feed_file, to_opml
 from bot.core.fetch import FeedFetcher
 from bot.core.ingest import IngestCounts
 from bot.core.parse import parse_feed
+from bot.core.ports import AlertSender
+from bot.ops.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ def _print_json(obj: object) -> None:
 async def run(settings: Settings, *, console: bool) -> int:
     """Start every configured adapter plus the poller; the console when no token is set."""
     app = build_app(settings)
+    ops = app.operations()
     try:
         app.sync_feed_list()
         stop = asyncio.Event()
@@ -39,27 +42,55 @@ async def run(settings: Settings, *, console: bool) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        await ops.start(stop)
         tasks: list[asyncio.Task[None]] = []
         platforms = []
         if settings.telegram_bot_token:
             platforms.append("telegram")
         if settings.discord_bot_token:
             platforms.append("discord")
+        senders = await _open_senders(settings)
+        chat = None
+        if console or not platforms:
+            chat = ConsoleChat(app.service, app.store)
+            app.store.subscriptions.target_id(CONSOLE_TARGET)
+            senders["console"] = chat.alert_sender()
+        delivery = app.delivery_worker(senders)
         for name in platforms:
-            log.warning("adapter not available in this release yet", extra={"adapter": name})
+            if name == "discord":
+                from bot.adapters.discord_bot import run_discord
+
+                tasks.append(asyncio.create_task(run_discord(app, stop), name="discord"))
+            elif name == "telegram":
+                from bot.adapters.telegram_bot import run_telegram
+
+                # Replies and alerts share one send budget per chat, so neither earns a 429.
+                limiter = delivery.limiters.get("telegram")
+                tasks.append(
+                    asyncio.create_task(run_telegram(app, stop, limiter=limiter), name="telegram")
+                )
+        for task in tasks:  # the platform adapters: /healthz wants them alive
+            ops.track(task.get_name(), task)
         async with FeedFetcher(app.fetch_limits()) as fetcher:
             tasks.append(asyncio.create_task(app.poller(fetcher).run_forever(stop)))
-            if console or not platforms:
-                chat = ConsoleChat(app.service, app.store)
-                app.store.subscriptions.target_id(CONSOLE_TARGET)
-                tasks.append(asyncio.create_task(chat.print_alerts(stop)))
+            quiet = max(900.0, 10 * settings.fetch_timeout_seconds)  # a round's longest fetch
+            ops.track("poller", tasks[-1], max_silence=quiet)
+            if chat is not None:
                 tasks.append(asyncio.create_task(chat.run(stop)))
+                ops.track("console", tasks[-1])
+            worker = asyncio.create_task(
+                ops.deliver(delivery.run_forever, stop)  # one deliverer a store
+            )
+            ops.track("delivery", worker)
             await stop.wait()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await _finish_worker(worker)
+        await close_senders(senders)
         return 0
     finally:
+        await ops.close()
         await app.aclose()
 
 
@@ -119,12 +150,14 @@ async def ingest(settings: Settings, sources: list[str], *, as_json: bool) -> in
     total = IngestCounts()
     try:
         async with FeedFetcher(app.fetch_limits()) as fetcher:
-            for source in sources:
-                try:
-                    total.add(await _ingest_one(app, fetcher, source))
-                except FeedError as exc:
-                    total.errors.append(f"{source}: {exc.reason}")
-                    log.warning("source failed", extra={"source": source, "reason": exc.reason})
+            with progress(len(sources), "ingesting", unit="source") as bar:
+                for source in sources:
+                    try:
+                        total.add(await _ingest_one(app, fetcher, source))
+                    except FeedError as exc:
+                        total.errors.append(f"{source}: {exc.reason}")
+                        log.warning("source failed", extra={"source": source, "reason": exc.reason})
+                    bar.update()
     finally:
         await app.aclose()
     if as_json:
@@ -165,13 +198,53 @@ async def poll(settings: Settings, *, once: bool) -> int:
         await app.aclose()
 
 
-async def deliver(settings: Settings, *, once: bool) -> int:
-    app = build_app(settings, load_starter=False)
+async def _open_senders(settings: Settings) -> dict[str, AlertSender]:
+    """Senders for the configured platforms; a failure is one line without secrets in it."""
     try:
-        depth = app.store.outbox.depth()
-        print(f"outbox: {depth} queued; platform delivery is not in this release yet")
+        return await open_senders(settings)
+    except Exception as exc:
+        reason = str(exc) or type(exc).__name__
+        for secret in settings.secrets():
+            reason = reason.replace(secret, "***")
+        raise SovereignWatchError(f"cannot start the platform senders: {reason}") from None
+
+
+async def _finish_worker(worker: asyncio.Task[None], grace: float = 10.0) -> None:
+    """Let the worker settle the sends under way after `stop`; cancel it if it lingers."""
+    try:
+        await asyncio.wait_for(worker, timeout=grace)
+    except Exception as exc:  # a timeout or a crash: logged, shutdown goes on
+        log.warning("delivery worker did not stop cleanly", extra={"reason": repr(exc)})
+
+
+async def deliver(settings: Settings, *, once: bool) -> int:
+    """Send what is queued: once (including retries due soon), or until SIGTERM."""
+    app = build_app(settings, load_starter=False)
+    senders: dict[str, AlertSender] = {}
+    try:
+        senders = await _open_senders(settings)
+        senders["console"] = ConsoleAlertSender()
+        worker = app.delivery_worker(senders)
+        if once:
+            try:
+                stats = await worker.drain_once()
+            except DeliveryBusy as exc:
+                raise SovereignWatchError(str(exc)) from None
+            print(
+                f"sent {stats.sent}, failed {stats.failed}, retried {stats.retried}, "
+                f"rate-limited {stats.rate_limited}, edited {stats.edited}; "
+                f"outbox: {app.store.outbox.depth()} queued"
+            )
+            return 0
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await worker.run_forever(stop)
         return 0
     finally:
+        await close_senders(senders)
         await app.aclose()
 
 
@@ -247,10 +320,12 @@ async def feeds(settings: Settings, action: str, arg: str | None) -> int:
             assert arg is not None
             refs = read_feed_file(Path(arg))
             new_count = 0
-            for ref in refs:
-                if sources.get(ref.url) is None:
-                    sources.ensure(ref.url, name=ref.name, kind="feed")
-                    new_count += 1
+            with progress(len(refs), "importing feeds", unit="feed") as bar:
+                for ref in refs:
+                    if sources.get(ref.url) is None:
+                        sources.ensure(ref.url, name=ref.name, kind="feed")
+                        new_count += 1
+                    bar.update()
             print(f"imported {new_count} new feeds of {len(refs)} in {arg}")
         elif action == "export":
             refs = [FeedRef(s.url, s.name) for s in sources.all()]
@@ -277,45 +352,12 @@ def subs_list(settings: Settings) -> int:
 
 
 def status(settings: Settings) -> int:
-    app = build_app(settings, load_starter=False)
-    try:
-        rows = app.store.sources.all()
-        print(f"store: {settings.db_path}")
-        print(f"articles: {app.store.articles.count()}  outbox depth: {app.store.outbox.depth()}")
-        adapters = [
-            n
-            for n, t in (
-                ("telegram", settings.telegram_bot_token),
-                ("discord", settings.discord_bot_token),
-            )
-            if t
-        ] or ["console"]
-        print(f"adapters configured: {', '.join(adapters)}")
-        print(f"feeds: {len(rows)}")
-        for s in rows:
-            state = "disabled" if not s.enabled else (s.last_status or "never polled")
-            print(
-                f"  {state:13} {s.url}  last ok: {s.last_success_at or '-'}"
-                + (f"  ({s.last_error})" if s.last_error else "")
-            )
-        return 0
-    finally:
-        app.close()
+    from bot.cli.operations import show_status
+
+    return show_status(settings)
 
 
 def backup(settings: Settings, path: str) -> int:
-    target = Path(path)
-    if target.exists():
-        raise UsageError(f"{target} exists already; choose a new path")
-    app = build_app(settings, load_starter=False)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        dest = sqlite3.connect(str(target))
-        try:
-            app.store.db.conn.backup(dest)
-        finally:
-            dest.close()
-        print(f"backup written to {target}")
-        return 0
-    finally:
-        app.close()
+    from bot.cli.operations import make_backup
+
+    return make_backup(settings, path)

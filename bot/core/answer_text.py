@@ -13,12 +13,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "empty": "Ask me something about national AI efforts, e.g. "
         '"What is South Korea doing to build its own AI model?"',
         "cut": "(Your question was long, so I read only its first {n} characters.)",
+        "quoted_ko": "From Korean-language reports:",
+        "quoted_en": "From English-language reports:",
     },
     "ko": {
         "dont_know": "모르겠습니다. 저장된 뉴스에는 이 질문에 답할 내용이 없습니다.",
         "maybe": "혹시 이 소식을 찾으셨나요?",
         "empty": '국가 AI 정책에 대해 물어보세요. 예: "한국 독자 AI 모델 사업 참여 기업은?"',
         "cut": "(질문이 길어 앞의 {n}자만 읽었습니다.)",
+        "quoted_ko": "한국어 보도에 따르면:",
+        "quoted_en": "영문 보도 내용입니다:",
     },
 }
 

@@ -20,6 +20,7 @@ from bot.core.langdetect import detect_language
 from bot.core.models import Classification, FeedEntry
 from bot.core.ports import NewArticle, OutboxRow, StorePort, StoryCandidate
 from bot.core.textindex import entity_token, index_terms
+from bot.ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class Ingestor:
         stories: dict[str, StoryCandidate] = {}
         outbox: list[OutboxRow] = []
         batch_urls: set[str] = set()
+        new_stories = 0
         for entry in entries:
             if not entry.url:  # no link: nothing to show, cite or deduplicate on
                 continue
@@ -122,12 +124,14 @@ class Ingestor:
                 continue
             articles.append(article)
             stories[story.id] = story
+            new_stories += int(new_story)
             counts.new += 1
             counts.relevant += int(article.relevant)
             if alerts and self.matcher is not None and article.relevant:
                 outbox.extend(self.matcher(story, article, new_story))
         if articles:
             self.store.articles.save(articles, list(stories.values()), outbox)
+            metrics.items_ingested(counts.new, counts.relevant, new_stories)
         return counts
 
     def _prepare(

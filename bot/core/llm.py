@@ -35,13 +35,12 @@ from bot.core.errors import LLMUnavailable
 from bot.core.extractive import MAX_ANSWER_CHARS, ExtractiveAnswerer, source_of
 from bot.core.models import Answer
 from bot.core.retrieve import Hit, Retriever
+from bot.ops import metrics
 
 log = logging.getLogger(__name__)
 
 LANGUAGE_NAMES = {"en": "English", "ko": "Korean"}
 HISTORY_TURNS = 2
-# Items weaker than this share of the evidence threshold only distract the model.
-CONTEXT_COVERAGE_SHARE = 0.5
 # A model that rambles is cut off: nothing past this is ever shown.
 MAX_RAW_CHARS = 4 * MAX_ANSWER_CHARS
 # Enough trailing text to hold any run of prompt words the leak guard looks for.
@@ -110,11 +109,9 @@ class LLMAnswerer:
     # --- building the request ---------------------------------------------------------------
     def _plan(self, question: str, history: list[dict[str, str]]) -> _Plan | Answer:
         """The request to send, or the extractive answer when the store has no evidence."""
-        hits = self.retriever.search(question, limit=6)
-        threshold = self.extractive.threshold
-        if not any(h.coverage >= threshold for h in hits):
+        usable = tuple(self.extractive.grounding_hits(question, limit=6))
+        if not usable:
             return self.extractive.answer(question)
-        usable = tuple(h for h in hits if h.coverage >= threshold * CONTEXT_COVERAGE_SHARE)
         context, used = self._context(usable)
         language = LANGUAGE_NAMES.get(question_language(question), "English")
         system = self._system_template.format(language=language)
@@ -166,6 +163,7 @@ class LLMAnswerer:
         budget = self.timeout
         stream: openai.AsyncStream[ChatCompletionChunk] | None = None
         received = 0
+        metrics.llm_called()
         try:
             started = loop.time()
             async with asyncio.timeout(budget):
@@ -210,6 +208,7 @@ class LLMAnswerer:
             raise LLMUnavailable("empty answer")
         if plan.guard.leaks(body):
             log.warning("model repeated its instructions; using extractive answer")
+            metrics.llm_fallback("leak")
             return self.extractive.answer(question)
         body, order = clean_citations(neutralise_mentions(body), len(plan.hits))
         body = clip(body, MAX_ANSWER_CHARS)
@@ -217,11 +216,13 @@ class LLMAnswerer:
         order = [item for new, item in enumerate(order, 1) if new in kept]
         if not order:
             log.info("model answer cites no item; using extractive answer")
+            metrics.llm_fallback("uncited")
             return self.extractive.answer(question)
         sources = tuple(source_of(plan.hits[i - 1].article) for i in order)
         return Answer(answer=body, grounded=True, mode="llm", sources=sources)
 
     def _warn(self, exc: LLMUnavailable) -> None:
+        metrics.llm_fallback("unavailable")
         log.warning("llm unavailable", extra={"reason": str(exc), "model": self.model})
 
 

@@ -13,6 +13,8 @@ from bot.core.fetch import FeedFetcher, FetchResult
 from bot.core.ingest import IngestCounts, Ingestor
 from bot.core.parse import parse_feed
 from bot.core.ports import SourceRow, StorePort
+from bot.ops import metrics
+from bot.ops.liveness import beat
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class FeedPoller:
         if isinstance(result, FeedError):
             return self._failed(source, result, now)
         if result.not_modified:
+            metrics.feed_polled(ok=True)
             self.store.sources.record_success(
                 source.id,
                 status="not_modified",
@@ -77,6 +80,7 @@ class FeedPoller:
         except FeedError as exc:
             return self._failed(source, exc, now)
         counts = self.ingestor.ingest(parsed.entries, source_id=source.id)
+        metrics.feed_polled(ok=True)
         self.store.sources.record_success(
             source.id,
             status="ok" if parsed.entries else "empty",
@@ -92,6 +96,7 @@ class FeedPoller:
     def _failed(self, source: SourceRow, exc: FeedError, now: float) -> IngestCounts:
         failures = source.consecutive_failures + 1
         disable = failures >= DISABLE_AFTER_FAILURES
+        metrics.feed_polled(ok=False, reason="disabled" if disable else failure_status(exc))
         self.store.sources.record_failure(
             source.id,
             status="disabled" if disable else failure_status(exc),
@@ -112,6 +117,7 @@ class FeedPoller:
 
     async def run_forever(self, stop: asyncio.Event, tick: float = 1.0) -> None:
         while not stop.is_set():
+            beat("poller")
             try:
                 await self.poll_once()
             except Exception:  # the loop must outlive any one bad poll

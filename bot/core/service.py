@@ -5,19 +5,33 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from bot import __version__
 from bot.core.answer_text import question_language, text
+from bot.core.deliver.digest import CATCHUP_DAYS, CATCHUP_STORIES, build_catchup, matching
 from bot.core.deliver.match import keyword_in, spec_matches
 from bot.core.errors import UsageError
 from bot.core.extractive import ExtractiveAnswerer, source_of
 from bot.core.followup import resolve_followup
 from bot.core.gazetteer import Gazetteer, flag
-from bot.core.models import TOPICS, Answer, Article, Button, Mode, Reply, Source, Target
+from bot.core.models import (
+    TOPICS,
+    Answer,
+    Article,
+    Button,
+    Mode,
+    Reply,
+    Source,
+    Subscription,
+    Target,
+)
 from bot.core.ports import StorePort
 from bot.core.subscribe_parse import USAGE, describe, parse_subscribe
+from bot.ops import metrics
+from bot.ops.heartbeat import Heartbeat, heartbeat_key
+from bot.ops.status import StatusFacts, status_lines
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +59,9 @@ class BotService:
         gazetteer: Gazetteer,
         extractive: ExtractiveAnswerer,
         llm: LLMAnswer | None = None,
+        owner_ids: Iterable[str] = (),
     ) -> None:
+        self.owner_ids = frozenset(owner_ids)
         self.store = store
         self.gazetteer = gazetteer
         self.extractive = extractive
@@ -55,6 +71,12 @@ class BotService:
     # --- questions --------------------------------------------------------------------------
     async def answer(self, question: str, *, memory_key: str | None = None) -> Answer:
         """Answer one question; `memory_key` enables follow-ups within a conversation."""
+        started = time.perf_counter()
+        result = await self._answer(question, memory_key=memory_key)
+        metrics.answer_latency(time.perf_counter() - started, result.mode)
+        return result
+
+    async def _answer(self, question: str, *, memory_key: str | None) -> Answer:
         question = question.strip()
         lang = question_language(question)
         if not question:
@@ -76,7 +98,10 @@ class BotService:
             result = self.extractive.answer(effective)
         if memory_key:
             turn = {"q": effective, "a": result.answer[:300], "t": str(time.time())}
-            self.store.conversations.put(memory_key, [*history[-4:], turn])
+            try:
+                self.store.conversations.put(memory_key, [*history[-4:], turn])
+            except Exception as exc:  # a full or read-only store must not stop answers
+                log.warning("conversation memory not saved", extra={"reason": str(exc)})
         if note:
             result = Answer(
                 note + " " + result.answer,
@@ -160,11 +185,35 @@ class BotService:
             )
         self.store.subscriptions.set_paused(target, False)
         sub = self.store.subscriptions.add(target, spec)
+        caught_up = self._queue_catchup(target, sub)
+        extra = (
+            f"\n{caught_up} matching stor{'y' if caught_up == 1 else 'ies'} from the last "
+            f"{CATCHUP_DAYS} days will follow in one message."
+            if caught_up
+            else ""
+        )
         return Reply(
             text=f"Subscribed (#{sub.id}): {describe(spec, self.gazetteer)}.\n"
             "See them with /subscriptions; stop with /unsubscribe "
-            f"{sub.id}."
+            f"{sub.id}.{extra}"
         )
+
+    def _queue_catchup(self, target: Target, sub: Subscription) -> int:
+        """Queue the last week's matching stories as one message; how many it lists."""
+        try:
+            since = datetime.now(UTC) - timedelta(days=CATCHUP_DAYS)
+            stories = self.store.outbox.story_texts_since(since, limit=1_000)
+            target_id = self.store.subscriptions.target_id(target)
+            if target_id is None:
+                return 0
+            names = self.gazetteer.country_name
+            row = build_catchup(target_id, target, sub.id, sub.spec, stories, country_name=names)
+            if row is None or not self.store.outbox.enqueue([row]):
+                return 0
+            return min(len(matching(stories, [sub.spec])), CATCHUP_STORIES)
+        except Exception:  # the subscription stands even if the catch-up cannot be queued
+            log.exception("catch-up not queued")
+            return 0
 
     def unsubscribe(self, target: Target, arg: str) -> Reply:
         arg = arg.strip().lstrip("#")
@@ -266,6 +315,26 @@ class BotService:
                 reasons.append(f"#{sub.id}: an excluded word appears")
         return Reply(text="It matched none of this chat's subscriptions:\n" + "\n".join(reasons))
 
+    # --- operators ----------------------------------------------------------------------------
+    def is_owner(self, target: Target, user_id: str) -> bool:
+        """Operators: the console's user, and the user ids in SW_OWNER_IDS (`123` or
+        `telegram:123`). Adapters routing `/status` themselves check this first."""
+        if target.platform == "console":
+            return True
+        return user_id in self.owner_ids or f"{target.platform}:{user_id}" in self.owner_ids
+
+    def status(self) -> Reply:
+        """Feed health, last successful poll, outbox depth, adapters: for operators only."""
+        facts = StatusFacts(
+            sources=self.store.sources.all(),
+            outbox_depth=self.store.outbox.depth(),
+            heartbeats=[
+                hb for hb in [Heartbeat.decode(self.store.meta.get(heartbeat_key()))] if hb
+            ],
+            now=datetime.now(UTC),
+        )
+        return Reply(text="\n".join(status_lines(facts, full=False)), title="Status")
+
     # --- text commands (console, Telegram) --------------------------------------------------
     async def handle_text(self, target: Target, user_id: str, line: str) -> Reply | None:
         """Dispatch one typed line: `/command args` or a plain question."""
@@ -294,5 +363,9 @@ class BotService:
             return self.digest(target)
         if name == "why":
             return self.why(target, args)
+        if name == "status":
+            if not self.is_owner(target, user_id):
+                return Reply(text="/status is for the bot's operators (set by SW_OWNER_IDS).")
+            return self.status()
         known = ", ".join(f"/{c}" for c in COMMANDS)
         return Reply(text=f"I don't know the command /{name}. Try /help (commands: {known}).")

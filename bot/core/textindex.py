@@ -237,6 +237,8 @@ STOPWORDS = frozenset(
         "latest",
         "recent",
         "news",
+        "near",
+        "own",
         "무엇",
         "무엇인가요",
         "무엇인가",
@@ -361,7 +363,14 @@ def fts_quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
+def fts_term(term: str) -> str:
+    """One quoted term; a trailing `*` (from our own lexicon, never from user text) is a prefix."""
+    if term.endswith("*") and len(term) > 1 and "*" not in term[:-1]:
+        return fts_quote(term[:-1]) + "*"
+    return fts_quote(term)
+
+
 def fts_or_query(terms: Iterable[str]) -> str:
     """OR of quoted terms; empty string when there is nothing to search for."""
-    unique = list(dict.fromkeys(t for t in terms if t))
-    return " OR ".join(fts_quote(t) for t in unique)
+    unique = list(dict.fromkeys(t.strip() for t in terms if t and t.strip().strip("*")))
+    return " OR ".join(fts_term(t) for t in unique)

@@ -20,9 +20,11 @@ FLOORS = {
     "country_f1": 0.93,
     "topic_f1": 0.74,
     "grouping_f1": 0.80,
-    "answer_accuracy": 0.45,
-    "decline_rate": 0.30,
-    "with_sources": 0.80,
+    "answer_accuracy": 0.92,
+    "english_accuracy": 0.93,
+    "korean_accuracy": 0.85,
+    "decline_rate": 0.95,
+    "with_sources": 0.97,
 }
 
 
