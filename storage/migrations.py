@@ -211,4 +211,18 @@ def delivery(db: Database) -> None:
     )
 
 
+@migrations(name="0003_schedules")
+def schedules(db: Database) -> None:
+    """Weekly digests (a weekday) and quiet hours for instant alerts, per subscription."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE subscriptions ADD COLUMN digest_day INTEGER;
+        ALTER TABLE subscriptions ADD COLUMN quiet_start TEXT;
+        ALTER TABLE subscriptions ADD COLUMN quiet_end TEXT;
+        CREATE INDEX outbox_message ON outbox(target_id, platform_message_id);
+        """,
+    )
+
+
 KNOWN = [m.name for m in migrations._migrations]

@@ -451,7 +451,8 @@ class SqliteSubscriptionRepo:
         now = _now()
         cur = self.db.execute(
             "INSERT INTO subscriptions(target_id, countries, topics, keywords, excluded, mode, "
-            "digest_time, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "digest_time, digest_day, quiet_start, quiet_end, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 target_id,
                 dumps(spec.countries),
@@ -460,6 +461,9 @@ class SqliteSubscriptionRepo:
                 dumps(spec.excluded),
                 spec.mode.value,
                 spec.digest_time,
+                spec.digest_day,
+                spec.quiet_start,
+                spec.quiet_end,
                 now,
             ],
         )
@@ -621,6 +625,9 @@ class SqliteSubscriptionRepo:
             excluded=loads_tuple(r["excluded"]),
             mode=Mode(r["mode"]),
             digest_time=r["digest_time"],
+            digest_day=r.get("digest_day"),
+            quiet_start=r.get("quiet_start"),
+            quiet_end=r.get("quiet_end"),
         )
         return Subscription(
             id=int(r["id"]),
@@ -711,8 +718,11 @@ class SqliteOutboxRepo:
         with self.db.atomic():
             rows = _rows(
                 self.db,
-                "SELECT o.*, t.platform, t.chat_id, t.thread_id, t.chat_type FROM outbox o "
-                "JOIN targets t ON t.id = o.target_id WHERE o.state = 'pending' "
+                "SELECT o.*, t.platform, t.chat_id, t.thread_id, t.chat_type, t.tz, "
+                "s.quiet_start, s.quiet_end FROM outbox o "
+                "JOIN targets t ON t.id = o.target_id "
+                "LEFT JOIN subscriptions s ON s.id = o.subscription_id "
+                "WHERE o.state = 'pending' "
                 f"AND o.next_attempt_at <= ? AND t.paused = 0 AND t.platform IN ({marks}) "
                 "ORDER BY o.id LIMIT ?",
                 [now, *platforms, limit],
@@ -735,6 +745,9 @@ class SqliteOutboxRepo:
                 payload=json.loads(r["payload"] or "{}"),
                 attempts=int(r["attempts"]),
                 uncertain=bool(r["uncertain"]),
+                tz=r["tz"] or "UTC",
+                quiet_start=r["quiet_start"],
+                quiet_end=r["quiet_end"],
             )
             for r in rows
         ]
@@ -811,6 +824,39 @@ class SqliteOutboxRepo:
                     f"AND id IN ({','.join('?' * len(part))})",
                     part,
                 )
+
+    def defer(self, due: Sequence[tuple[int, float]], reason: str) -> None:
+        """Put claimed rows back, each due at its own time (quiet hours): not an attempt."""
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ?, last_error = ? "
+                "WHERE id = ? AND state = 'claimed'",
+                [(when, reason[:500], row_id) for row_id, when in due],
+            )
+
+    def by_message(self, target: Target, message_id: str) -> OutboxRow | None:
+        """The delivery that became this platform message in this chat (for `/why`)."""
+        rows = _rows(
+            self.db,
+            "SELECT o.* FROM outbox o JOIN targets t ON t.id = o.target_id "
+            "WHERE t.key = ? AND o.platform_message_id = ? ORDER BY o.id DESC LIMIT 1",
+            [target.key, str(message_id)],
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return OutboxRow(
+            dedupe_key=r["dedupe_key"],
+            kind=r["kind"],
+            story_id=r["story_id"],
+            target_id=r["target_id"],
+            subscription_id=r["subscription_id"],
+            nonce=r["nonce"],
+            payload=json.loads(r["payload"] or "{}"),
+            next_attempt_at=r["next_attempt_at"],
+            id=r["id"],
+            state=r["state"],
+        )
 
     def recover(self, idempotent_platforms: Iterable[str]) -> RecoveryCounts:
         """Settle what a stopped worker left: claimed rows back to pending; rows left in
@@ -928,15 +974,31 @@ class SqliteOutboxRepo:
         }
         return [found[i] for i in story_ids if i in found]
 
-    def queue_digest(self, target_id: int, row: OutboxRow | None, when: datetime) -> bool:
-        """Queue a digest (None: nothing to send) and note the time, in one transaction."""
+    def queue_digest(
+        self,
+        target_id: int,
+        row: OutboxRow | None,
+        when: datetime,
+        subscription_ids: Sequence[int] = (),
+    ) -> bool:
+        """Queue a digest (None: nothing to send) and note the time on the subscriptions it
+        serves (all the target's digest subscriptions when none are named), in one
+        transaction."""
         with self.db.atomic():
             added = self._insert(row) if row is not None else 0
-            self.db.execute(
-                "UPDATE subscriptions SET last_digest_at = ? WHERE target_id = ? "
-                "AND mode = 'digest'",
-                [iso(when), target_id],
-            )
+            if subscription_ids:
+                ids = list(subscription_ids)
+                self.db.execute(
+                    "UPDATE subscriptions SET last_digest_at = ? WHERE target_id = ? "
+                    f"AND id IN ({','.join('?' * len(ids))})",
+                    [iso(when), target_id, *ids],
+                )
+            else:
+                self.db.execute(
+                    "UPDATE subscriptions SET last_digest_at = ? WHERE target_id = ? "
+                    "AND mode = 'digest'",
+                    [iso(when), target_id],
+                )
         return added > 0
 
     def counts(self) -> dict[str, int]:

@@ -80,6 +80,9 @@ def to_subscription(row: dict[str, Any], target: Target) -> Subscription:
         excluded=loads_tuple(row["excluded"]),
         mode=Mode(row["mode"]),
         digest_time=row["digest_time"],
+        digest_day=row.get("digest_day"),
+        quiet_start=row.get("quiet_start"),
+        quiet_end=row.get("quiet_end"),
     )
     return Subscription(
         id=row["id"],

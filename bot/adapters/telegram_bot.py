@@ -518,8 +518,13 @@ class TelegramBot:
         if message is None:
             return
         link = _arguments(message).strip()
-        if not link and message.reply_to_message is not None:
-            link = _first_link(message.reply_to_message) or ""
+        replied = message.reply_to_message
+        if not link and replied is not None:
+            found = self.service.why_message(target, str(replied.message_id))
+            if found is not None:
+                await self._reply(update, found)
+                return
+            link = _first_link(replied) or ""
         await self._reply(update, self.service.why(target, link))
 
     async def _on_status(self, update: Update, context: Ctx) -> None:

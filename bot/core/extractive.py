@@ -26,6 +26,9 @@ MAX_SENTENCES = 4
 # What filling one wanted answer type is worth, against the share of question words covered.
 _TYPE_BONUS = {"number": 0.3, "date": 0.3, "place": 0.3, "name": 0.2, "reason": 0.2, "money": 0.1}
 _TITLE_PENALTY = 0.2
+_POSITION_PENALTY = 0.03  # news puts the most telling sentence first
+_SUBJECT_KINDS = ("entity", "country")
+_LEDE_BONUS = 0.15
 _SIBLING_PRIOR = 0.85  # another outlet's report of the same story (grouping can err)
 _TRIVIAL_NUMBERS = frozenset({"n:0", "n:1"})
 # Types whose absence from the evidence means the store cannot answer.
@@ -135,7 +138,11 @@ class ExtractiveAnswerer:
     # --- answering ----------------------------------------------------------------------------
     def answer(self, question: str) -> Answer:
         parsed = self.retriever.parse(question[:MAX_QUESTION_CHARS])
-        hits = self.retriever.search(parsed.text, limit=10, parsed=parsed)
+        # "Latest" questions look wider: the newest story may not be the best-matching one.
+        wide = parsed.recent
+        hits = self.retriever.search(
+            parsed.text, limit=20 if wide else 10, pool=100 if wide else 40, parsed=parsed
+        )
         evidence = self.evidence(parsed, hits)
         if not evidence:
             related = tuple(
@@ -167,9 +174,18 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(art.id)
                 prior = hit_prior * (1.0 if art_rank == 0 else _SIBLING_PRIOR)
+                # Every sentence of a report is about its subject: the actors and countries
+                # the report names count, at half, for sentences that do not repeat them.
+                about = self.retriever.features(art)
+                inherited = [
+                    0.5 * group_credit(g, about) if g.kind in _SUBJECT_KINDS else 0.0
+                    for g in groups
+                ]
                 for pos, sentence, feats in self.retriever.sentences(art):
-                    credits = tuple(group_credit(g, feats) for g in groups)
-                    weight = prior - (_TITLE_PENALTY if pos < 0 else 0.01 * pos)
+                    credits = tuple(
+                        max(group_credit(g, feats), inherited[j]) for j, g in enumerate(groups)
+                    )
+                    weight = prior - (_TITLE_PENALTY if pos < 0 else _POSITION_PENALTY * pos)
                     out.append(
                         _Candidate(
                             sentence,
@@ -283,9 +299,13 @@ class _State:
             for j, (g, c) in enumerate(zip(groups, cand.credits, strict=True))
         )
         types = sum(_TYPE_BONUS[t] for t in cand.fillers & (wants - self.filled))
-        if gain <= 0 and not types:
+        # The main report's opening sentence says what happened: the first pick for an open
+        # question ("what is the latest on X") that asks for no figure, date, place or reason.
+        open_question = not (wants - {"name"})
+        lede = _LEDE_BONUS if open_question and cand.order == (0, 0, 0) else 0.0
+        if gain <= 0 and not types and not lede:
             return 0.0
-        return (gain / total + types) * cand.prior
+        return (gain / total + types + lede) * cand.prior
 
     def add(self, cand: _Candidate, wants: frozenset[str]) -> None:
         self.covered = [max(a, b) for a, b in zip(self.covered, cand.credits, strict=True)]
@@ -320,7 +340,7 @@ def _prefer_news(hits: list[Hit]) -> Hit:
 def _newest_first(hits: list[Hit]) -> list[Hit]:
     """For "latest" questions: the newest dated story among those nearly as good as the best."""
     best = max(h.coverage for h in hits)
-    close = [h for h in hits if h.coverage >= best * 0.8]
+    close = [h for h in hits if h.coverage >= best * 0.65]
     dated = sorted(
         (h for h in close if h.when), key=lambda h: h.when.timestamp() if h.when else 0.0
     )[::-1]

@@ -127,6 +127,9 @@ class SubscriptionSpec:
     excluded: tuple[str, ...] = ()
     mode: Mode = Mode.INSTANT
     digest_time: str = "09:00"
+    digest_day: int | None = None  # weekly digests: 0 = Monday ... 6 = Sunday; None = daily
+    quiet_start: str | None = None  # instant alerts held from HH:MM...
+    quiet_end: str | None = None  # ...until HH:MM (target's time zone; may wrap midnight)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,10 @@ QUESTION_WORDS = frozenset(
      "combined", "each", "much", "many", "what", "which", "kind", "type", "does", "did",
      "anything", "something", "actually", "newest", "most", "recently", "covered", "coverage",
      "current", "currently", "known", "according", "reports", "reported", "stories", "story",
-     "happened", "happen", "exactly", "around", "roughly", "about",
+     "happened", "happen", "happening", "going", "doing", "exactly", "around", "roughly",
+     "about", "update", "updates", "status", "know", "tell", "me",
+     "요즘", "근황", "현재", "되고", "되는", "되나요", "하고", "하는", "있는", "있고", "어떤가요",
+     "어때요", "상황", "진행", "알려줘", "알려주세요", "궁금해요", "궁금합니다",
      "각각", "어느", "무엇을", "무엇이", "뭐", "뭔가요", "어디인가요", "얼마인가요", "몇",
      "무엇인가요", "누구인가요", "언제인가요", "있나요", "했나요", "됐나요", "인가요"}
 )  # fmt: skip
@@ -56,7 +59,7 @@ _WANTS = {
         r"(?i)\bhow (many|much|big|large|long|far|fast)\b|\b(what|which|how|compare)\b[^.?;]{0,80}"
         r"\b(sizes?|share|percentage|amount|budget|scores?|points|valuation|cost|price|stake|"
         r"proportion|count|parameters|split|divided|penetration|targets?)\b|"
-        r"몇|얼마|규모|금액|점수|예산|비율|률|평균|배점|비중"
+        r"몇|얼마|규모|금액|점수|예산|비율|[가-힣]{2}[률율]|평균|배점|비중"
     ),
     "money": re.compile(
         r"(?i)\b(cost|costs|budget|invest\w*|fund\w*|raised?|valuation|valued|price|spend\w*|"
@@ -68,7 +71,7 @@ _WANTS = {
     ),
     "place": re.compile(
         r"(?i)\bwhere\b|\bwhich (city|country|region|site|location|state)\b|\bin what (city|"
-        r"country|region)\b|어디에|어디서|어느 (도시|지역|나라)|도시|지역은|위치"
+        r"country|region)\b|어디에|어디서|어디로|어느 (도시|지역|나라)|(도시|지역|위치|장소)는"
     ),
     "name": re.compile(
         r"(?i)\b(which|who|whom|name|named|called)\b|\bwhat (company|companies|firm|team|model|"

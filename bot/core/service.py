@@ -48,7 +48,7 @@ COMMANDS: dict[str, str] = {
     "unsubscribe": "stop alerts: /unsubscribe ID, or /unsubscribe all",
     "subscriptions": "the subscriptions of this chat",
     "digest": "a digest of the last day's stories for this chat",
-    "why": "why a story was or was not delivered here: /why LINK",
+    "why": "why a story was or was not delivered here: /why LINK (or reply /why to an alert)",
 }
 
 
@@ -171,6 +171,7 @@ class BotService:
             return Reply(
                 text=f"Choose what to follow, or type it: {USAGE}\n"
                 "e.g. /subscribe KR JP topic:compute kw:HyperCLOVA digest@09:00, "
+                "/subscribe FR weekly@fri@17:00, /subscribe KR quiet@22:00-07:00, "
                 "or /subscribe all for every story.",
                 buttons=buttons,
             )
@@ -314,6 +315,36 @@ class BotService:
             else:
                 reasons.append(f"#{sub.id}: an excluded word appears")
         return Reply(text="It matched none of this chat's subscriptions:\n" + "\n".join(reasons))
+
+    def why_message(self, target: Target, message_id: str) -> Reply | None:
+        """Explain a message this chat got, found by its platform id (a reply to an alert);
+        None when it was not one of the deliveries, so the caller can try its link instead."""
+        row = self.store.outbox.by_message(target, message_id)
+        if row is None:
+            return None
+        if row.kind != "alert" or not row.story_id:
+            what = {"digest": "this chat's digest", "catchup": "the catch-up of a new subscription"}
+            return Reply(
+                text=f"That was {what.get(row.kind, 'a message from me')}: it lists the stories "
+                "that matched this chat's digest subscriptions."
+            )
+        story = self.store.articles.story(row.story_id)
+        about = f"“{story.title}” " if story is not None else "That story "
+        sub = next(
+            (s for s in self.store.subscriptions.for_target(target) if s.id == row.subscription_id),
+            None,
+        )
+        if sub is None and row.subscription_id is None and story is not None:
+            return self.why(target, story.url)  # queued without a note of its subscription
+        if sub is None:
+            return Reply(
+                text=f"{about}was sent here by a subscription that has since been removed "
+                f"(#{row.subscription_id}). See /subscriptions."
+            )
+        return Reply(
+            text=f"{about}was sent here because it matched subscription #{sub.id} "
+            f"({describe(sub.spec, self.gazetteer)})."
+        )
 
     # --- operators ----------------------------------------------------------------------------
     def is_owner(self, target: Target, user_id: str) -> bool:

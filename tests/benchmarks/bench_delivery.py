@@ -10,6 +10,10 @@ Run: `python tests/benchmarks/bench_delivery.py [--full] [--only NAME ...]`.
 - discord: 3 alerts to each of 40 Discord channels: requests/s ÷ min(50, 40) (≥ 0.85), at
            most one 429 per channel
 - match:   one story against 100,000 subscriptions (≤ 50 ms)
+- fresh:   items published at random times in a local feed, polled every 2 s by the real
+           poller and delivered by the real worker (one event loop) to 60 subscribed private
+           chats on the fake Telegram: p95 from publication to the item's last delivery
+           ÷ (poll interval + chats / 30 s) (≤ 1.1)
 
 Prints one line per benchmark and exits 1 when a target is missed.
 """
@@ -33,12 +37,16 @@ import discord.http
 
 from bot.adapters.discord_sender import open_discord_sender
 from bot.adapters.telegram_sender import open_telegram_sender
+from bot.app import build_app
+from bot.config import Settings
 from bot.core.deliver.match import make_matcher
 from bot.core.deliver.ratelimit import TELEGRAM_LIMITS
-from bot.core.deliver.worker import DeliveryWorker, PlatformPolicy
+from bot.core.deliver.worker import DeliveryWorker, PlatformPolicy, WorkerConfig
+from bot.core.fetch import FeedFetcher, FetchLimits
 from bot.core.models import Subscription, SubscriptionSpec, Target
 from bot.core.ports import NewArticle, StoryCandidate
 from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.feed_server import FeedServer, make_rss
 from tests.fakes.telegram_api import FakeTelegram, Limits
 from tests.integration.delivery_support import (
     add_story,
@@ -280,6 +288,105 @@ def bench_match(subs: int = 100_000, stories: int = 50) -> bool:
     )
 
 
+FRESH_ITEMS = [
+    (
+        "South Korea selects five teams to build sovereign foundation models",
+        "The science ministry will give the consortia GPUs and data to train Korean models.",
+    ),
+    (
+        "France commits 500 million euros to a national AI compute cluster",
+        "The French government will fund a supercomputer for training sovereign models.",
+    ),
+    (
+        "Japan funds a national project to train Japanese large language models",
+        "Tokyo's ministry of economy backs domestic model builders with compute grants.",
+    ),
+    (
+        "India picks Sarvam AI to build the country's sovereign language model",
+        "The IndiaAI Mission gives the startup subsidised GPUs to train an Indian model.",
+    ),
+    (
+        "The EU AI Act's obligations for general-purpose AI models take effect",
+        "Providers of large models in the European Union must now meet transparency duties.",
+    ),
+    (
+        "Saudi Arabia launches a national Arabic language model",
+        "The kingdom's AI company released the model as part of its national AI strategy.",
+    ),
+    (
+        "Singapore funds a sovereign model for Southeast Asian languages",
+        "The national research programme will extend its regional language model.",
+    ),
+    (
+        "The UAE opens a national AI campus with gigawatts of data centre capacity",
+        "Abu Dhabi's sovereign compute site will host models trained for the Emirates.",
+    ),
+]
+
+
+async def bench_fresh(tmp: Path, chats: int = 60, poll: float = 2.0) -> bool:
+    settings = Settings(  # type: ignore[call-arg]
+        SW_DB_PATH=tmp / "fresh.db", SW_POLL_SECONDS=poll, SW_LOAD_STARTER=False
+    )
+    app = build_app(settings, load_starter=False)
+    for i in range(chats):
+        app.store.subscriptions.add(Target("telegram", str(20_000 + i)), SubscriptionSpec())
+    rng = random.Random(11)
+    published: dict[str, float] = {}
+    async with FakeTelegram() as tg, FeedServer() as feeds:
+        feeds.set_feed("/fresh.xml", make_rss("Wire", []))
+        app.store.sources.ensure(feeds.url("/fresh.xml"), kind="feed")
+        sender = await open_telegram_sender(tg.token, base_url=tg.base_url)
+        worker = app.delivery_worker({"telegram": sender}, WorkerConfig(poll_seconds=poll))
+        stop = asyncio.Event()
+        async with FeedFetcher(FetchLimits(allow_private=True)) as fetcher:
+            poller = app.poller(fetcher)
+            tasks = [
+                asyncio.create_task(poller.run_forever(stop, tick=0.05)),
+                asyncio.create_task(worker.run_forever(stop)),
+            ]
+            try:
+                await asyncio.sleep(poll + 0.5)  # the empty feed is known; the loops are warm
+                items: list[tuple[str, str, str]] = []
+                for n, (title, summary) in enumerate(FRESH_ITEMS):
+                    await asyncio.sleep(rng.uniform(poll + 1.0, poll + 4.0))
+                    items.append((title, f"https://wire.example/fresh/{n}", summary))
+                    feeds.set_feed("/fresh.xml", make_rss("Wire", items))
+                    published[title] = time.monotonic()
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    got = sum(len(tg.sent_messages(20_000 + i)) for i in range(chats))
+                    if got >= chats * len(FRESH_ITEMS):
+                        break
+                    await asyncio.sleep(0.1)
+            finally:
+                stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await sender.close()
+        last: dict[str, float] = {}
+        for i in range(chats):
+            for message in tg.sent_messages(20_000 + i):
+                for title in published:
+                    if title in message["plain_text"]:
+                        last[title] = max(last.get(title, 0.0), float(message["t"]))
+        rejected = tg.rejected
+    app.close()
+    lags = sorted(last[t] - published[t] for t in published if t in last)
+    missing = len(published) - len(lags)
+    p95 = lags[min(len(lags) - 1, round(0.95 * (len(lags) - 1)))] if lags else float("inf")
+    budget = poll + chats / 30
+    ratio = p95 / budget
+    return line(
+        "fresh",
+        ratio,
+        ratio <= 1.1 and missing == 0 and rejected == 0,
+        f"p95 {p95:.2f} s (median {statistics.median(lags) if lags else 0:.2f} s) from "
+        f"publication to last of {chats} deliveries, {len(lags)} items; budget {poll:g} s poll "
+        f"+ {chats}/30 s = {budget:.1f} s (poller tick 0.05 s); items never delivered {missing}, "
+        f"429s {rejected}",
+    )
+
+
 async def main(full: bool, only: list[str]) -> int:
     results: list[bool] = []
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -290,6 +397,7 @@ async def main(full: bool, only: list[str]) -> int:
             "group": lambda: bench_group(tmp, full),
             "private": lambda: bench_private(tmp),
             "discord": lambda: bench_discord(tmp),
+            "fresh": lambda: bench_fresh(tmp),
         }
         for name, run in runs.items():
             if not only or name in only:
@@ -300,6 +408,8 @@ async def main(full: bool, only: list[str]) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="the group benchmark in real time")
-    parser.add_argument("--only", nargs="*", default=[], help="match fanout group private discord")
+    parser.add_argument(
+        "--only", nargs="*", default=[], help="match fanout group private discord fresh"
+    )
     args = parser.parse_args()
     sys.exit(asyncio.run(main(args.full, args.only)))

@@ -768,8 +768,11 @@ class FakeTelegram:
         thread_id: int | None = None,
         entities: list[JSON] | None = None,
         reply_to_bot: bool = False,
+        reply_to_message_id: int | None = None,
     ) -> JSON:
         """A user's text message; entities default to what Telegram's clients would attach.
+
+        reply_to_bot answers the bot's last message in the chat; reply_to_message_id a given one.
 
         chat_type defaults to the configured chat, else to what the id implies (positive:
         private, -100...: supergroup, other negative: group). user_id defaults to chat_id in
@@ -782,6 +785,11 @@ class FakeTelegram:
             message["entities"] = ents
         if reply_to_bot:
             message["reply_to_message"] = self._bot_message_to_reply(chat_id, message)
+        if reply_to_message_id is not None:
+            record = self._find_message(chat_id, reply_to_message_id)
+            if record is None:
+                raise KeyError(f"no message {reply_to_message_id} in chat {chat_id}")
+            message["reply_to_message"] = self._message_json(self.chats[chat_id], record)
         return self._wrap("message", message)
 
     def edited_message_update(

@@ -27,7 +27,7 @@ from bot.core.errors import (
     RateLimited,
     TransientDeliveryError,
 )
-from bot.core.models import SubscriptionSpec, Target
+from bot.core.models import Mode, SubscriptionSpec, Target
 from storage.repositories import Store
 from tests.fakes.discord_api import MISSING_PERMISSIONS, FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
@@ -266,6 +266,96 @@ async def test_matcher_index_follows_subscription_changes(store: Store) -> None:
     found = matcher(story, new_article, True)  # type: ignore[arg-type]
     assert [r.target_id for r in found] == [anyc]
     assert article_of(store, sid) == art.id
+
+
+class Clock:
+    """A wall clock set to a chosen moment that runs on from there (and can be moved)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.offset = at.timestamp() - time.time()
+
+    def wall(self) -> float:
+        return time.time() + self.offset
+
+    def utc(self) -> datetime:
+        return datetime.fromtimestamp(self.wall(), UTC)
+
+    def set(self, at: datetime) -> None:
+        self.offset = at.timestamp() - time.time()
+
+
+async def test_alert_matched_in_quiet_hours_arrives_when_they_end(store: Store) -> None:
+    clock = Clock(datetime(2026, 3, 2, 23, 0, tzinfo=UTC))
+    night = SubscriptionSpec(countries=("KR",), quiet_start="22:00", quiet_end="07:00")
+    sleeper = add_target(store, "telegram", "81", spec=night)
+    add_target(store, "telegram", "82")
+    sid = add_story(store, 1)
+    story = store.articles.recent_stories(datetime.now(UTC) - timedelta(days=1))[0]
+    art = store.articles.articles_of_story(sid)[0]
+    matcher = make_matcher(store.subscriptions.active)
+    store.outbox.enqueue(matcher(story, art, True))  # type: ignore[arg-type]
+
+    def run() -> DeliveryWorker:
+        return DeliveryWorker(
+            store,
+            {"telegram": sender},
+            policies=QUICK,
+            config=FAST,
+            wall=clock.wall,
+            now_utc=clock.utc,
+        )
+
+    sender = RecordingSender()
+    await run().drain_once(max_wait=2)
+    assert len(sender.to("82")) == 1 and sender.to("81") == []  # held, not dropped
+    (held,) = [r for r in rows(store) if r["target_id"] == sleeper]
+    ends = datetime(2026, 3, 3, 7, 0, tzinfo=UTC).timestamp()
+    assert held["state"] == "pending" and abs(float(held["next_attempt_at"]) - ends) < 1  # type: ignore[arg-type]
+    assert held["attempts"] == 0 and "quiet hours" in str(held["last_error"])
+    clock.set(datetime(2026, 3, 3, 6, 59, 30, tzinfo=UTC))
+    await run().drain_once(max_wait=2)
+    assert sender.to("81") == []  # not before the hours end
+    clock.set(datetime(2026, 3, 3, 7, 0, 0, tzinfo=UTC))
+    await run().drain_once(max_wait=2)
+    assert len(sender.to("81")) == 1 and len(sender.to("82")) == 1
+    assert {r["state"] for r in rows(store)} == {"sent"}
+
+
+async def test_weekly_digest_goes_on_its_day_once_a_week(store: Store) -> None:
+    weekly = SubscriptionSpec(
+        countries=("KR",), mode=Mode.DIGEST, digest_time="17:00", digest_day=4
+    )
+    tid = add_target(store, "telegram", "91", spec=weekly)
+    store.subscriptions.add(Target("telegram", "91"), digest_spec("08:00", countries=("KR",)))
+    (sub, daily) = store.subscriptions.for_target(Target("telegram", "91"))
+    assert sub.spec == weekly and daily.spec.digest_day is None  # stored and read back
+    created = datetime.fromisoformat(str(rows_of(store, "subscriptions")[0]["created_at"]))
+    friday = created + timedelta(days=(4 - created.weekday()) % 7 + 7)
+    at = friday.replace(hour=17, minute=5, second=0, microsecond=0)
+    add_story(store, 1, title="Korean chips weekly", when=at - timedelta(days=2))
+    clock = Clock(at)
+    worker = DeliveryWorker(
+        store, {"telegram": RecordingSender()}, config=FAST, wall=clock.wall, now_utc=clock.utc
+    )
+    assert worker.schedule_digests() == 2  # the daily one and the weekly one, separately
+    keys = sorted(str(r["dedupe_key"]) for r in rows(store))
+    year, week, _ = at.isocalendar()
+    assert keys == sorted([f"digest:{tid}:{at.date()}", f"digest:{tid}:w4:{year}-W{week:02d}"])
+    add_story(store, 2, title="Korean chips again", when=at + timedelta(hours=20))
+    clock.set(at + timedelta(days=1))  # Saturday: a daily digest is due, the weekly one not
+    assert worker.schedule_digests() == 1
+    assert worker.schedule_digests() == 0
+    assert sum(":w4:" in str(r["dedupe_key"]) for r in rows(store)) == 1
+    clock.set(at + timedelta(days=7))  # the next Friday: only the weekly one has news
+    assert worker.schedule_digests() == 1
+    weekly_rows = [r for r in rows(store) if ":w4:" in str(r["dedupe_key"])]
+    assert len(weekly_rows) == 2 and "Weekly digest" in str(weekly_rows[-1]["payload"])
+
+
+def rows_of(store: Store, table: str) -> list[dict[str, object]]:
+    cur = store.db.execute(f"SELECT * FROM {table} ORDER BY id")
+    cols = [c[0] for c in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 async def test_new_subscription_gets_last_weeks_stories_in_one_message(

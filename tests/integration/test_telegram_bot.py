@@ -32,6 +32,7 @@ from bot.adapters.telegram_bot import (
     TelegramBot,
     deep_link_args,
 )
+from bot.adapters.telegram_sender import open_telegram_sender
 from bot.app import App, build_app
 from bot.config import Settings
 from bot.core.deliver.ratelimit import TELEGRAM_LIMITS, UNLIMITED, PlatformLimiter
@@ -240,6 +241,42 @@ async def test_latest_subscribe_subscriptions_digest_why_unsubscribe(tmp_path: P
         gone = await h.reply_to(USER, f"/unsubscribe {sub.id}")
         assert f"Removed subscription #{sub.id}" in gone["plain_text"]
         assert h.subs(USER) == []
+
+
+async def test_why_as_a_reply_to_an_alert_names_the_subscription(tmp_path: Path) -> None:
+    async with running(tmp_path) as h:
+        await h.reply_to(USER, "/subscribe FR")
+        done = await h.reply_to(USER, "/subscribe KR kw:semiconductor")
+        sub = next(s for s in h.subs(USER) if s.spec.countries == ("KR",))
+        assert f"#{sub.id}" in done["plain_text"]
+        title = "Seoul offers a talent visa to foreign semiconductor researchers"
+        fresh = FeedEntry(
+            url="https://wire.example/story/9",
+            title=title,
+            summary="South Korea's science ministry will grant fast visas to semiconductor and "
+            "AI researchers to grow national AI talent.",
+            published=datetime.now(UTC),
+            source="Example Wire",
+            feed_url="https://wire.example/feed.xml",
+        )
+        h.app.ingestor.ingest([fresh], source_id=None)
+        sender = await open_telegram_sender(h.tg.token, base_url=h.tg.base_url)
+        try:
+            await h.app.delivery_worker({"telegram": sender}).drain_once(max_wait=5)
+            await h.reply_to(USER, "/subscribe topic:talent")  # queues a catch-up message
+            await h.app.delivery_worker({"telegram": sender}).drain_once(max_wait=5)
+        finally:
+            await sender.close()
+        alert = next(m for m in h.tg.sent_messages(USER) if m["plain_text"].startswith("🇰🇷"))
+        why = await h.reply_to(USER, "/why", reply_to_message_id=alert["message_id"])
+        assert f"matched subscription #{sub.id}" in why["plain_text"]
+        assert "semiconductor" in why["plain_text"] and title in why["plain_text"]
+        sent = h.tg.sent_messages(USER)
+        catchup = next(m for m in sent if m["plain_text"].startswith("The last 7"))
+        about = await h.reply_to(USER, "/why", reply_to_message_id=catchup["message_id"])
+        assert "catch-up" in about["plain_text"]
+        other = await h.reply_to(USER, "/why", reply_to_message_id=done["message_id"])
+        assert "link" in other["plain_text"]  # not a delivery: asks for a link instead
 
 
 async def test_only_group_admins_change_subscriptions(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
-"""Daily digests and the catch-up a new subscription gets: when they are due, what they say.
+"""Digests and the catch-up a new subscription gets: when they are due, what they say.
 
-A digest goes out once a day at the target's HH:MM in its time zone, holds the matching stories
-first seen since the previous one, grouped by country with the most-reported and newest first,
-and is queued through the outbox under `digest:{target}:{local date}` so it is sent once. An
-empty digest is not sent.
+A daily digest goes out once a day at the target's HH:MM in its time zone; a weekly one once a
+week on its weekday at HH:MM. Each holds the matching stories first seen since the previous one,
+grouped by country with the most-reported and newest first, and is queued through the outbox
+under `digest:{target}:{local date}` (weekly: `digest:{target}:w{day}:{ISO week}`) so it is
+sent once. An empty digest is not sent.
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ class DueDigest:
     local_date: str
     since: datetime
     specs: tuple[SubscriptionSpec, ...]
+    subscription_ids: tuple[int, ...] = ()
+    weekday: int | None = None  # set for a weekly digest
+
+    @property
+    def dedupe_key(self) -> str:
+        if self.weekday is None:
+            return f"digest:{self.target_id}:{self.local_date}"
+        year, week, _ = datetime.fromisoformat(self.local_date).isocalendar()
+        return f"digest:{self.target_id}:w{self.weekday}:{year}-W{week:02d}"
 
 
 def zone(name: str) -> ZoneInfo:
@@ -53,20 +63,35 @@ def _hhmm(text: str) -> tuple[int, int]:
     return min(max(hour, 0), 23), min(max(minute, 0), 59)
 
 
-def due_digests(subs: Sequence[DigestSub], now: datetime) -> list[DueDigest]:
-    """Targets whose digest time has come today (local time) and not yet been served.
+def _weekday(spec: SubscriptionSpec) -> int | None:
+    day = spec.digest_day
+    return day if day is not None and 0 <= day <= 6 else None
 
-    A target with several digest subscriptions gets one digest, at the earliest of their times.
-    A subscription made after today's time gets its first digest tomorrow.
+
+def _last_slot(local_now: datetime, hour: int, minute: int, weekday: int | None) -> datetime:
+    """The latest scheduled local time at or before now (daily: today's, maybe still ahead)."""
+    slot = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if weekday is None:
+        return slot
+    slot -= timedelta(days=(local_now.weekday() - weekday) % 7)
+    return slot - timedelta(days=7) if slot > local_now else slot
+
+
+def due_digests(subs: Sequence[DigestSub], now: datetime) -> list[DueDigest]:
+    """Targets whose digest time has come (local time) and not yet been served.
+
+    A target's daily subscriptions make one digest, at the earliest of their times; its weekly
+    ones one per weekday, at the earliest time for that day. A subscription made after the
+    scheduled time gets its first digest at the next one.
     """
-    by_target: dict[int, list[DigestSub]] = defaultdict(list)
+    by_slot: dict[tuple[int, int | None], list[DigestSub]] = defaultdict(list)
     for sub in subs:
-        by_target[sub.target_id].append(sub)
+        by_slot[(sub.target_id, _weekday(sub.spec))].append(sub)
     due: list[DueDigest] = []
-    for target_id, group in by_target.items():
+    for (target_id, weekday), group in by_slot.items():
         local_now = now.astimezone(zone(group[0].tz))
         hour, minute = min(_hhmm(s.spec.digest_time) for s in group)
-        scheduled_local = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        scheduled_local = _last_slot(local_now, hour, minute, weekday)
         if local_now < scheduled_local:
             continue
         scheduled = scheduled_local.astimezone(UTC)
@@ -77,15 +102,18 @@ def due_digests(subs: Sequence[DigestSub], now: datetime) -> list[DueDigest]:
         created = [s.created_at for s in group if s.created_at is not None]
         if last is None and created and min(created) >= scheduled:
             continue
-        since = last or (min(created) if created else scheduled - timedelta(days=1))
+        period = timedelta(days=1 if weekday is None else 7)
+        since = last or (min(created) if created else scheduled - period)
         since = max(since, scheduled - LOOKBACK_CAP)
         due.append(
             DueDigest(
                 target_id=target_id,
                 target=group[0].target,
-                local_date=local_now.date().isoformat(),
+                local_date=scheduled_local.date().isoformat(),
                 since=since,
                 specs=tuple(s.spec for s in group),
+                subscription_ids=tuple(s.subscription_id for s in group),
+                weekday=weekday,
             )
         )
     return due
@@ -158,7 +186,7 @@ def grouped_text(
 
 def digest_row(due: DueDigest, parts: Sequence[str], title: str) -> OutboxRow:
     return OutboxRow(
-        dedupe_key=f"digest:{due.target_id}:{due.local_date}",
+        dedupe_key=due.dedupe_key,
         kind="digest",
         story_id=None,
         target_id=due.target_id,
@@ -181,7 +209,8 @@ def build_digest(
     budget = TEXT_BUDGET.get(due.target.platform, TEXT_BUDGET["telegram"])
     parts = grouped_text(chosen, budget=budget, country_name=country_name)
     count = len(chosen)
-    title = f"Digest {due.local_date}: {count} stor{'y' if count == 1 else 'ies'}"
+    kind = "Digest" if due.weekday is None else "Weekly digest"
+    title = f"{kind} {due.local_date}: {count} stor{'y' if count == 1 else 'ies'}"
     return digest_row(due, parts, title)
 
 

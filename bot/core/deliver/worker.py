@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from bot.core.deliver.digest import build_digest, due_digests
+from bot.core.deliver.quiet import quiet_until
 from bot.core.deliver.ratelimit import (
     DISCORD_LIMITS,
     TELEGRAM_LIMITS,
@@ -332,7 +333,10 @@ class DeliveryWorker:
                 break
             want = min(cfg.batch, room)
             rows = self.store.outbox.claim_due(self.wall(), list(self.senders), want)
+            quiet = self._hold_quiet(rows)
             for row in rows:
+                if row.id in quiet:
+                    continue
                 self._held.add(row.id)
                 policy = self.policies[row.target.platform]
                 self._enqueue((row.target.platform, policy.lane(row.target)), _RowJob(row))
@@ -340,6 +344,20 @@ class DeliveryWorker:
             if len(rows) < want:
                 break
         return total
+
+    def _hold_quiet(self, rows: list[DeliveryRow]) -> set[int]:
+        """Put alerts claimed inside their quiet hours back, due when the hours end."""
+        now = self.now_utc()
+        due: list[tuple[int, float]] = []
+        for row in rows:
+            if row.kind != "alert" or not row.quiet_start:
+                continue
+            until = quiet_until(now, row.tz, row.quiet_start, row.quiet_end)
+            if until is not None:
+                due.append((row.id, self.wall() + (until - now).total_seconds()))
+        if due:
+            self.store.outbox.defer(due, "held for quiet hours")
+        return {row_id for row_id, _ in due}
 
     def _enqueue(self, key: tuple[str, str], job: _Job) -> None:
         lane = self._lanes.get(key)
@@ -713,7 +731,7 @@ class DeliveryWorker:
         queued = 0
         for item in due:
             row = build_digest(item, stories, country_name=self.country_name)
-            if self.store.outbox.queue_digest(item.target_id, row, now):
+            if self.store.outbox.queue_digest(item.target_id, row, now, item.subscription_ids):
                 queued += 1
         self.stats.digests += queued
         if queued:
