@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot import __version__
 from bot.core.answer_text import question_language, text
+from bot.core.citations import neutralise_mentions
 from bot.core.deliver.digest import CATCHUP_DAYS, CATCHUP_STORIES, build_catchup, matching
 from bot.core.deliver.match import keyword_in, spec_matches
 from bot.core.errors import UsageError
@@ -118,7 +119,7 @@ class BotService:
         if not result.grounded and result.related:
             lang = question_language(question)
             lines = [text("maybe", lang)]
-            lines += [f"• {s.title} ({s.url})" for s in result.related]
+            lines += [f"• {neutralise_mentions(s.title)} ({s.url})" for s in result.related]
             body = body + "\n\n" + "\n".join(lines)
         return Reply(text=body, sources=result.sources, grounded=result.grounded, mode=result.mode)
 
