@@ -86,11 +86,16 @@ KOREAN: dict[str, str] = {
         "찾을 단어 (쉼표로 구분, -단어 는 제외)"
     ),
     "mode": "방식",
-    "Each story as it comes, or one digest a day": "소식마다 바로, 또는 하루 한 번 요약",
+    "Each story as it comes, one digest a day, or one a week": (
+        "소식마다 바로, 하루 한 번 요약, 또는 매주 요약"
+    ),
     "instant": "즉시",
     "digest": "요약",
+    "weekly": "주간 요약",
     "time": "시간",
-    "Digest time, HH:MM (UTC)": "요약을 받을 시간, HH:MM (UTC)",
+    "Digest time, HH:MM (UTC); weekly: DAY@HH:MM, e.g. fri@17:00": (
+        "요약을 받을 시간, HH:MM (UTC). 주간: 요일@HH:MM, 예: fri@17:00"
+    ),
     "unsubscribe": "구독취소",
     "Stop alerts in this channel (needs Manage Channels)": (
         "이 채널의 알림 중지 (채널 관리 권한 필요)"
@@ -283,7 +288,9 @@ def subscribe_args(
     when = (time or "").strip()
     if mode == Mode.INSTANT.value and when:
         raise UsageError("a time applies to digests only: choose mode digest, or leave time out")
-    if mode == Mode.DIGEST.value or when:
+    if mode == "weekly":  # time may name the day too: fri@17:00
+        parts.append(shlex.quote(f"weekly@{when}") if when else "weekly")
+    elif mode == Mode.DIGEST.value or when:
         parts.append(shlex.quote(f"digest@{when}") if when else "digest")
     elif mode == Mode.INSTANT.value:
         parts.append("instant")
@@ -423,13 +430,14 @@ class DiscordBot:
             countries=locale_str("Countries, space or comma separated, e.g. KR JP"),
             topics=locale_str("Topics, e.g. compute policy"),
             keywords=locale_str("Words to look for, comma separated; -word excludes"),
-            mode=locale_str("Each story as it comes, or one digest a day"),
-            time=locale_str("Digest time, HH:MM (UTC)"),
+            mode=locale_str("Each story as it comes, one digest a day, or one a week"),
+            time=locale_str("Digest time, HH:MM (UTC); weekly: DAY@HH:MM, e.g. fri@17:00"),
         )
         @app_commands.choices(
             mode=[
                 Choice(name=locale_str("instant"), value=Mode.INSTANT.value),
                 Choice(name=locale_str("digest"), value=Mode.DIGEST.value),
+                Choice(name=locale_str("weekly"), value="weekly"),
             ]
         )
         async def subscribe(

@@ -244,6 +244,8 @@ def test_subscribe_options_become_the_text_form(app: App) -> None:
     assert subscribe_args(None, None, None, "instant", None, resolve) == "instant"
     with pytest.raises(UsageError):
         subscribe_args("KR", None, None, "instant", "09:00", resolve)
+    assert subscribe_args("KR", None, None, "weekly", "fri@17:00", resolve) == "KR weekly@fri@17:00"
+    assert subscribe_args(None, None, None, "weekly", None, resolve) == "weekly"
 
 
 def test_shard_settings_pick_the_sharded_client(tmp_path: Path) -> None:
