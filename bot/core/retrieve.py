@@ -161,6 +161,8 @@ class Retriever:
             score = coverage + 0.3 * anchor_cov + 0.2 * (h.score / best_bm25)
             if art.kind == "starter":
                 score -= 0.1  # news beats the background file when both answer
+            if art.lang == parsed.lang:
+                score += 0.05  # between equals, a source the asker can read
             if not art.relevant:
                 score -= 0.1
             matched = frozenset(i for i, c in enumerate(row) if c > 0)
