@@ -65,6 +65,27 @@ def _to_source(row: dict[str, Any]) -> SourceRow:
     )
 
 
+def insert_outbox_row(db: Database, row: OutboxRow) -> int:
+    """Queue one delivery unless its dedupe key is already there; 1 if added, else 0."""
+    cur = db.execute(
+        "INSERT OR IGNORE INTO outbox(dedupe_key, kind, story_id, target_id, "
+        "subscription_id, state, nonce, payload, next_attempt_at, created_at) "
+        "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+        [
+            row.dedupe_key,
+            row.kind,
+            row.story_id,
+            row.target_id,
+            row.subscription_id,
+            row.nonce,
+            json.dumps(row.payload, ensure_ascii=False),
+            row.next_attempt_at,
+            _now(),
+        ],
+    )
+    return int(cur.rowcount or 0)
+
+
 class SqliteSourceRepo:
     """Feeds and other origins of articles (the starter knowledge is one)."""
 
@@ -268,22 +289,7 @@ class SqliteArticleRepo:
                 ],
             )
             for row in outbox:
-                self.db.execute(
-                    "INSERT OR IGNORE INTO outbox(dedupe_key, kind, story_id, target_id, "
-                    "subscription_id, state, nonce, payload, next_attempt_at, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-                    [
-                        row.dedupe_key,
-                        row.kind,
-                        row.story_id,
-                        row.target_id,
-                        row.subscription_id,
-                        row.nonce,
-                        json.dumps(row.payload),
-                        row.next_attempt_at,
-                        _now(),
-                    ],
-                )
+                insert_outbox_row(self.db, row)
 
     # --- reads ----------------------------------------------------------------------------
     def recent_stories(self, since: datetime, limit: int = 20_000) -> list[StoryCandidate]:
@@ -695,23 +701,7 @@ class SqliteOutboxRepo:
         return added
 
     def _insert(self, row: OutboxRow) -> int:
-        cur = self.db.execute(
-            "INSERT OR IGNORE INTO outbox(dedupe_key, kind, story_id, target_id, "
-            "subscription_id, state, nonce, payload, next_attempt_at, created_at) "
-            "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-            [
-                row.dedupe_key,
-                row.kind,
-                row.story_id,
-                row.target_id,
-                row.subscription_id,
-                row.nonce,
-                json.dumps(row.payload, ensure_ascii=False),
-                row.next_attempt_at,
-                _now(),
-            ],
-        )
-        return int(cur.rowcount or 0)
+        return insert_outbox_row(self.db, row)
 
     def claim_due(self, now: float, platforms: Sequence[str], limit: int) -> list[DeliveryRow]:
         """Pending rows that are due, for unpaused targets on `platforms`, marked claimed."""
