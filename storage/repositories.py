@@ -65,6 +65,21 @@ def _to_source(row: dict[str, Any]) -> SourceRow:
     )
 
 
+def _to_outbox_row(r: dict[str, Any]) -> OutboxRow:
+    return OutboxRow(
+        dedupe_key=r["dedupe_key"],
+        kind=r["kind"],
+        story_id=r["story_id"],
+        target_id=r["target_id"],
+        subscription_id=r["subscription_id"],
+        nonce=r["nonce"],
+        payload=json.loads(r["payload"] or "{}"),
+        next_attempt_at=r["next_attempt_at"],
+        id=r["id"],
+        state=r["state"],
+    )
+
+
 def insert_outbox_row(db: Database, row: OutboxRow) -> int:
     """Queue one delivery unless its dedupe key is already there; 1 if added, else 0."""
     cur = db.execute(
@@ -668,21 +683,7 @@ class SqliteOutboxRepo:
             "WHERE t.key = ? AND o.state = 'pending' ORDER BY o.id",
             [target.key],
         )
-        return [
-            OutboxRow(
-                dedupe_key=r["dedupe_key"],
-                kind=r["kind"],
-                story_id=r["story_id"],
-                target_id=r["target_id"],
-                subscription_id=r["subscription_id"],
-                nonce=r["nonce"],
-                payload=json.loads(r["payload"]),
-                next_attempt_at=r["next_attempt_at"],
-                id=r["id"],
-                state=r["state"],
-            )
-            for r in rows
-        ]
+        return [_to_outbox_row(r) for r in rows]
 
     def mark_sent(self, ids: Iterable[int]) -> None:
         with self.db.atomic():
@@ -837,19 +838,7 @@ class SqliteOutboxRepo:
         )
         if not rows:
             return None
-        r = rows[0]
-        return OutboxRow(
-            dedupe_key=r["dedupe_key"],
-            kind=r["kind"],
-            story_id=r["story_id"],
-            target_id=r["target_id"],
-            subscription_id=r["subscription_id"],
-            nonce=r["nonce"],
-            payload=json.loads(r["payload"] or "{}"),
-            next_attempt_at=r["next_attempt_at"],
-            id=r["id"],
-            state=r["state"],
-        )
+        return _to_outbox_row(rows[0])
 
     def recover(self, idempotent_platforms: Iterable[str]) -> RecoveryCounts:
         """Settle what a stopped worker left: claimed rows back to pending; rows left in

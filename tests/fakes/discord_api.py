@@ -48,6 +48,8 @@ import discord.http
 import yarl
 from aiohttp import web
 
+from tests.fakes.local_server import serve_locally
+
 __all__ = [
     "ADMINISTRATOR",
     "DEFAULT_BOT_PERMISSIONS",
@@ -571,11 +573,7 @@ class FakeDiscord:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
         app.router.add_get("/", self._gateway)
         self._add_routes(app.router)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = int(self._runner.addresses[0][1])
+        self._runner, self._port = await serve_locally(app, shutdown_timeout=1.0)
 
     async def stop(self) -> None:
         self.unpatch_client()

@@ -21,6 +21,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from tests.fakes.local_server import serve_locally
+
 __all__ = ["HUGE_SIZE", "SAMPLE_RSS", "FeedServer", "feed_server", "make_rss"]
 
 HUGE_SIZE = 30 * 1024 * 1024
@@ -114,17 +116,7 @@ class FeedServer:
         app = web.Application(middlewares=[self._count])
         app.router.add_route("GET", "/{tail:.*}", self._dispatch)
         # handler_cancellation stops drip handlers as soon as the client hangs up.
-        self._runner = web.AppRunner(
-            app,
-            handle_signals=False,
-            access_log=None,
-            shutdown_timeout=0.5,
-            handler_cancellation=True,
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+        self._runner, self.port = await serve_locally(app, cancel_on_hangup=True)
         self.base_url = f"http://127.0.0.1:{self.port}"
         return self.base_url
 

@@ -23,6 +23,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.local_server import serve_locally
+
 __all__ = ["EMBEDDING_DIMS", "FakeOpenAI", "StreamTiming", "fake_embedding", "first_item_reply"]
 
 EMBEDDING_DIMS = 64
@@ -132,12 +134,8 @@ class FakeOpenAI:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/embeddings", self._embeddings)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}/v1"
+        self._runner, port = await serve_locally(app)
+        self.base_url = f"http://127.0.0.1:{port}/v1"
         return self.base_url
 
     async def stop(self) -> None:

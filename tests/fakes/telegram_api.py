@@ -30,6 +30,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.local_server import serve_locally
+
 __all__ = [
     "DEFAULT_TOKEN",
     "ChatConfig",
@@ -577,17 +579,7 @@ class FakeTelegram:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         # handler_cancellation ends a held getUpdates as soon as the client hangs up.
-        self._runner = web.AppRunner(
-            app,
-            handle_signals=False,
-            access_log=None,
-            shutdown_timeout=0.5,
-            handler_cancellation=True,
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
+        self._runner, self.port = await serve_locally(app, cancel_on_hangup=True)
         self.base_url = f"http://127.0.0.1:{self.port}/bot"
         return self.base_url
 
