@@ -465,15 +465,24 @@ class TelegramBot:
             return
         await self._reply(update, self.service.latest(" ".join(context.args or [])))
 
-    async def _on_subscribe(self, update: Update, context: Ctx) -> None:
+    async def _managed_target(self, update: Update) -> tuple[Message, Target] | None:
+        """The message and target of a subscription command, or None when it must not run
+        (over the action limit, no message, or a group member who is not an admin: told)."""
         if await self._over_action_limit(update):
-            return
+            return None
         message, target = self._where(update)
         if message is None:
-            return
+            return None
         if not await self._may_manage(update):
             await self._reply(update, Reply(text=ONLY_ADMINS))
+            return None
+        return message, target
+
+    async def _on_subscribe(self, update: Update, context: Ctx) -> None:
+        where = await self._managed_target(update)
+        if where is None:
             return
+        message, target = where
         args = _arguments(message)
         if args.strip():
             await self._subscribe_with(update, target, args)
@@ -493,14 +502,10 @@ class TelegramBot:
         await self._reply(update, reply)
 
     async def _on_unsubscribe(self, update: Update, context: Ctx) -> None:
-        if await self._over_action_limit(update):
+        where = await self._managed_target(update)
+        if where is None:
             return
-        message, target = self._where(update)
-        if message is None:
-            return
-        if not await self._may_manage(update):
-            await self._reply(update, Reply(text=ONLY_ADMINS))
-            return
+        message, target = where
         await self._reply(update, self.service.unsubscribe(target, _arguments(message)))
 
     async def _on_subscriptions(self, update: Update, context: Ctx) -> None:
