@@ -2,247 +2,98 @@
 
 Incremental: each new relevant item is compared only with recent stories that share an entity,
 a figure or a rare word with it (an inverted index kept in memory and seeded from the store), so
-the cost per item stays flat as the store grows. Cross-language matches lean on gazetteer
-entities and figures (numbers survive translation); same-language matches also use words.
+the cost per item stays flat as the store grows.
+
+A story is compared member by member and the scores averaged (average link), each discounted
+by how far apart in time the two reports are. Comparing against the union of everything a story
+has gathered lets one broad report chain neighbouring events of a busy programme into a single
+story; averaging does not. Time comes from the feed's date and from dates the text names, so an
+undated report, or one stamped when its feed was regenerated, still lands in its week.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from functools import cached_property
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 
+from bot.core.datemention import full_dates
 from bot.core.ports import StoryCandidate
-from bot.core.textindex import hangul_words, korean_stems, words
-
-WINDOW = timedelta(days=14)
-_NUMBER_RE = re.compile(r"\d[\d,]*(?:\.\d+)?")
-_YEAR_RE = re.compile(r"^(19|20)\d\d$")
-_STOP = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "and",
-        "or",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "by",
-        "with",
-        "as",
-        "at",
-        "from",
-        "that",
-        "this",
-        "its",
-        "it",
-        "has",
-        "have",
-        "had",
-        "will",
-        "would",
-        "new",
-        "says",
-        "said",
-        "after",
-        "over",
-        "into",
-        "about",
-        "than",
-        "more",
-        "its",
-        "their",
-        "his",
-        "her",
-        "ai",
-        "artificial",
-        "intelligence",
-        "model",
-        "models",
-        "government",
-        "national",
-        "korea",
-        "korean",
-        "south",
-        "country",
-        "first",
-        "two",
-        "three",
-        "four",
-        "five",
-        "one",
-        "percent",
-        "billion",
-        "million",
-        "won",
-        "per",
-        "also",
-        "said",
-        "plans",
-        "plan",
-    ]
+from bot.core.storyprint import (
+    Fingerprint,
+    comparable_total,
+    fingerprint,
+    harmonic_share,
+    kind_weight,
+    same_actors,
 )
 
-
-_KO_VERB_ENDINGS = ("다", "며", "고", "해", "서", "면", "록", "지만", "는데", "니다")
-_KO_STOP = frozenset(
-    {
-        "정부",
-        "국가",
-        "기업",
-        "한국",
-        "국내",
-        "모델",
-        "인공지능",
-        "이번",
-        "지난",
-        "올해",
-        "관련",
-        "위해",
-        "통해",
-        "대한",
-        "이후",
-    }
-)
+WINDOW = timedelta(days=45)  # reports further apart than this are of different events
+DECAY_DAYS = 14.0  # two reports this far apart count half as alike
+UNDATED = 0.6  # discount when either side has no date at all
+THRESHOLD = 0.13
+MAX_MEMBERS = 6  # a story is judged by its latest reports
+MAX_CANDIDATES = 6
+COMMON_KEY = 60  # a key shared by more stories than this does not nominate candidates
 
 
-def _numbers(text: str) -> set[str]:
-    out: set[str] = set()
-    for raw in _NUMBER_RE.findall(text):
-        num = raw.replace(",", "").rstrip(".")
-        if len(num) < 2 or _YEAR_RE.match(num):
-            continue
-        out.add("n" + num)
-    return out
+class Member:
+    """One report inside a story: its fingerprint and the days it is known to be about."""
 
+    __slots__ = ("_totals", "_totals_at", "days", "print")
 
-def _content_words(text: str, title: bool = False) -> set[str]:
-    """Salient words: Latin words (cut to a crude stem) and Korean noun stems (verbs skipped).
+    def __init__(self, print: Fingerprint, days: frozenset[date]) -> None:
+        self.print = print
+        self.days = days
+        self._totals: dict[str, float] = {}
+        self._totals_at = -1
 
-    Title words get their own upper-case prefix so they can weigh more than body words.
-    """
-    latin, korean = ("W", "K") if title else ("w", "k")
-    out: set[str] = set()
-    for w in words(text):
-        if len(w) > 3 and w.isascii() and w not in _STOP and not w.isdigit():
-            out.add(latin + w[:7])
-    for w in hangul_words(text):
-        if w.endswith(_KO_VERB_ENDINGS):
-            continue
-        stems = korean_stems(w)
-        stem = min([w, *stems], key=len) if stems else w
-        if len(stem) >= 2 and stem not in _KO_STOP:
-            out.add(korean + stem)
-    return out
+    def totals(self, weight: Callable[[str], float], stories: int) -> dict[str, float]:
+        """Feature weight per family; reused until the story count has grown a tenth, since
+        inverse story frequencies drift only slowly and this is the hot loop of grouping."""
+        if self._totals_at < 0 or stories > self._totals_at * 1.1 + 8:
+            self._totals = self.print.family_totals(weight)
+            self._totals_at = stories
+        return self._totals
 
-
-@dataclass(frozen=True)
-class Fingerprint:
-    entities: frozenset[str]
-    countries: frozenset[str]
-    numbers: frozenset[str]
-    words: frozenset[str]
-
-    @cached_property
-    def features(self) -> frozenset[str]:
-        return frozenset({"e" + e for e in self.entities} | self.numbers | self.words)
-
-    @cached_property
-    def scripts(self) -> frozenset[str]:
-        return frozenset(_script(k) for k in self.features)
-
-    def family_totals(self, weight: Callable[[str], float]) -> dict[str, float]:
-        """Summed feature weight per comparable family (language-free, Latin, Hangul)."""
-        totals: dict[str, float] = defaultdict(float)
-        for key in self.features:
-            totals[_script(key)] += weight(key)
-        return totals
-
-    def signature(self) -> str:
-        parts = [
-            *sorted("e" + e for e in self.entities),
-            *sorted(self.numbers),
-            *sorted(self.words),
-        ]
-        return " ".join(parts)
-
-    @classmethod
-    def from_signature(cls, sig: str, countries: Iterable[str]) -> Fingerprint:
-        ents, nums, wrds = set(), set(), set()
-        for tok in sig.split():
-            if tok.startswith("e"):
-                ents.add(tok[1:])
-            elif tok.startswith("n"):
-                nums.add(tok)
-            else:
-                wrds.add(tok)
-        return cls(frozenset(ents), frozenset(countries), frozenset(nums), frozenset(wrds))
-
-    def merge(self, other: Fingerprint) -> Fingerprint:
-        # Cap growth so a long-running story does not swallow everything near it.
-        return Fingerprint(
-            self.entities | other.entities,
-            self.countries | other.countries,
-            frozenset(list(self.numbers | other.numbers)[:60]),
-            frozenset(list(self.words | other.words)[:200]),
+    def line(self) -> str:
+        return (
+            "@" + ",".join(sorted(d.isoformat() for d in self.days)) + " " + self.print.signature()
         )
 
 
-def fingerprint(
-    title: str, summary: str, entities: Iterable[str], countries: Iterable[str]
-) -> Fingerprint:
-    text = f"{title}\n{summary}"
-    return Fingerprint(
-        entities=frozenset(entities),
-        countries=frozenset(countries),
-        numbers=frozenset(_numbers(text)),
-        words=frozenset(_content_words(text) | _content_words(title, title=True)),
-    )
+def time_factor(a: frozenset[date], b: frozenset[date]) -> float:
+    """1.0 for the same day, 0.5 at DECAY_DAYS apart, 0 beyond WINDOW; UNDATED if unknown."""
+    if not a or not b:
+        return UNDATED
+    if len(a) == 1 and len(b) == 1:
+        gap = abs((next(iter(a)) - next(iter(b))).days)
+    else:
+        gap = min(abs((x - y).days) for x in a for y in b)
+    return 0.0 if gap > WINDOW.days else 1.0 / (1.0 + gap / DECAY_DAYS)
 
 
-_KIND_WEIGHT = {"e": 2.0, "n": 1.5, "W": 1.5, "K": 1.5, "w": 0.3, "k": 0.3}
+def encode_members(members: Iterable[Member]) -> str:
+    """The story's `signature` column: one line per member, oldest first."""
+    return "\n".join(m.line() for m in members)
 
 
-def _script(key: str) -> str:
-    """Which comparable family a feature belongs to: language-free, or a script's words."""
-    return key[0].lower() if key[0] in "wkWK" else "*"
-
-
-def _same_actors(item: Fingerprint, story: Fingerprint) -> bool:
-    """Reports of one event name mostly the same acting countries (UAE+US is not Saudi+US)."""
-    if not item.countries or not story.countries:
-        return True
-    shared = len(item.countries & story.countries)
-    return shared > 0 and shared / len(item.countries | story.countries) >= 0.5
-
-
-def similarity(
-    item: Fingerprint, story: Fingerprint, weight: Callable[[str], float] = lambda _k: 1.0
-) -> float:
-    """Weighted containment of the item's salient features in the story (0..1).
-
-    Entities and figures are compared across languages; words only within a script the story
-    has words in, so a Korean report is not penalised for sharing no English words.
-    """
-    if not _same_actors(item, story):
-        return 0.0
-    totals = item.family_totals(weight)
-    total = sum(w for fam, w in totals.items() if fam == "*" or fam in story.scripts)
-    shared = sum(weight(k) for k in item.features & story.features)
-    return shared / total if total else 0.0
+def decode_members(sig: str, countries: Iterable[str], event_at: datetime | None) -> list[Member]:
+    """Members back from `encode_members`; a pre-member signature becomes a single member."""
+    countries = tuple(countries)
+    members = []
+    for line in sig.splitlines():
+        head, _, rest = line.partition(" ")
+        if head.startswith("@"):
+            days = frozenset(date.fromisoformat(d) for d in head[1:].split(",") if d)
+            members.append(Member(Fingerprint.from_signature(rest, countries), days))
+        elif line.strip():
+            days = frozenset({event_at.date()}) if event_at else frozenset()
+            members.append(Member(Fingerprint.from_signature(line, countries), days))
+    return members
 
 
 def story_id_for(article_id: str) -> str:
@@ -252,44 +103,53 @@ def story_id_for(article_id: str) -> str:
 class StoryGrouper:
     """Assigns story ids; holds recent stories in memory, indexed by their salient tokens."""
 
-    def __init__(self, threshold: float = 0.1, window: timedelta = WINDOW) -> None:
+    def __init__(self, threshold: float = THRESHOLD) -> None:
         self.threshold = threshold
-        self.window = window
         self._stories: dict[str, StoryCandidate] = {}
-        self._prints: dict[str, Fingerprint] = {}
+        self._members: dict[str, list[Member]] = {}
+        self._keys: dict[str, frozenset[str]] = {}
         self._index: dict[str, set[str]] = defaultdict(set)
         self._df: dict[str, int] = defaultdict(int)
+        self._background_df: dict[str, int] = defaultdict(int)
+        self._background_n = 0
+
+    def add_background(
+        self, title: str, summary: str, entities: Iterable[str], countries: Iterable[str]
+    ) -> None:
+        """Count a report's keys toward how common they are, without making it a story.
+
+        On a young store every key looks rare, so a programme's usual actors would weigh as
+        much as a figure only one event has; a background of known reports fixes that.
+        """
+        self._background_n += 1
+        for key in fingerprint(title, summary, entities, countries).features:
+            self._background_df[key] += 1
 
     def seed(self, stories: Iterable[StoryCandidate]) -> None:
         for story in stories:
             if story.relevant:
-                self._remember(story, Fingerprint.from_signature(story.signature, story.countries))
-
-    def _keys(self, fp: Fingerprint) -> frozenset[str]:
-        return fp.features
-
-    def _norm_weight(self, key: str) -> float:
-        """Weight as a share of the largest possible one, so thresholds do not drift with N."""
-        n = len(self._stories) + 1
-        return self._weight(key) / (math.log(n + 1) + 1.0)
+                members = decode_members(story.signature, story.countries, story.event_at)
+                if members:
+                    self._remember(story, members)
 
     def _weight(self, key: str) -> float:
         """Inverse story frequency: a word most stories share says little about sameness."""
-        n = len(self._stories) + 1
-        idf = math.log((n + 1) / (self._df.get(key, 0) + 1)) + 1.0
-        return idf * _KIND_WEIGHT.get(key[0], 1.0)
+        n = len(self._stories) + self._background_n + 1
+        df = self._df.get(key, 0) + self._background_df.get(key, 0)
+        return (math.log((n + 1) / (df + 1)) + 1.0) * kind_weight(key)
 
-    def _remember(self, story: StoryCandidate, fp: Fingerprint) -> None:
-        old = self._prints.get(story.id)
-        if old is not None:
-            for key in self._keys(old):
-                self._index[key].discard(story.id)
+    def _remember(self, story: StoryCandidate, members: list[Member]) -> None:
+        keys = frozenset().union(*(m.print.features for m in members))
+        old = self._keys.get(story.id, frozenset())
+        for key in old - keys:
+            self._index[key].discard(story.id)
+            self._df[key] -= 1
+        for key in keys - old:
+            self._index[key].add(story.id)
+            self._df[key] += 1
         self._stories[story.id] = story
-        self._prints[story.id] = fp
-        for key in self._keys(fp):
-            if story.id not in self._index[key]:
-                self._index[key].add(story.id)
-                self._df[key] += 1
+        self._members[story.id] = members
+        self._keys[story.id] = keys
 
     def assign(
         self,
@@ -308,48 +168,78 @@ class StoryGrouper:
     ) -> StoryCandidate:
         """The story this item belongs to, updated with it (new or existing)."""
         if not relevant:  # not grouped: each such item is its own story, no fingerprint needed
-            return StoryCandidate(
-                id=story_id_for(article_id),
-                title=title,
-                url=url,
-                countries=countries,
-                topics=topics,
-                entities=tuple(sorted(entities)),
-                signature="",
-                relevant=False,
-                first_seen=when,
-                last_seen=when,
-                event_at=when if dated else None,
-                article_count=1,
-                sources=(source,),
+            return self._new_story(
+                article_id,
+                title,
+                url,
+                source,
+                when,
+                dated,
+                relevant,
+                countries,
+                topics,
+                entities,
+                "",
             )
-        fp = fingerprint(title, summary, entities, countries)
-        if relevant:
-            best = self._best_match(fp, when, dated)
-            if best is not None:
-                story = self._stories[best]
-                merged_fp = self._prints[best].merge(fp)
-                updated = replace(
-                    story,
-                    countries=tuple(sorted(set(story.countries) | set(countries))),
-                    topics=tuple(dict.fromkeys([*story.topics, *topics])),
-                    entities=tuple(sorted(merged_fp.entities)),
-                    signature=merged_fp.signature(),
-                    last_seen=max(story.last_seen, when),
-                    event_at=story.event_at or (when if dated else None),
-                    article_count=story.article_count + 1,
-                    sources=tuple(dict.fromkeys([*story.sources, source])),
-                )
-                self._remember(updated, merged_fp)
-                return updated
-        story = StoryCandidate(
+        member = Member(
+            fingerprint(title, summary, entities, countries),
+            frozenset({when.date()} if dated else ()) | full_dates(f"{title}\n{summary}"),
+        )
+        best = self._best_match(member)
+        if best is None:
+            story = self._new_story(
+                article_id,
+                title,
+                url,
+                source,
+                when,
+                dated,
+                relevant,
+                countries,
+                topics,
+                entities,
+                encode_members([member]),
+            )
+            self._remember(story, [member])
+            return story
+        story = self._stories[best]
+        members = [*self._members[best], member][-MAX_MEMBERS:]
+        updated = replace(
+            story,
+            countries=tuple(sorted(set(story.countries) | set(countries))),
+            topics=tuple(dict.fromkeys([*story.topics, *topics])),
+            entities=tuple(sorted(set(story.entities) | set(entities))),
+            signature=encode_members(members),
+            last_seen=max(story.last_seen, when),
+            event_at=story.event_at or (when if dated else None),
+            article_count=story.article_count + 1,
+            sources=tuple(dict.fromkeys([*story.sources, source])),
+        )
+        self._remember(updated, members)
+        return updated
+
+    @staticmethod
+    def _new_story(
+        article_id: str,
+        title: str,
+        url: str,
+        source: str,
+        when: datetime,
+        dated: bool,
+        relevant: bool,
+        countries: tuple[str, ...],
+        topics: tuple[str, ...],
+        entities: tuple[str, ...],
+        signature: str,
+    ) -> StoryCandidate:
+        return StoryCandidate(
             id=story_id_for(article_id),
             title=title,
             url=url,
             countries=countries,
             topics=topics,
-            entities=tuple(sorted(fp.entities)),
-            signature=fp.signature(),
+            entities=tuple(sorted(entities)),
+            signature=signature,
             relevant=relevant,
             first_seen=when,
             last_seen=when,
@@ -357,32 +247,46 @@ class StoryGrouper:
             article_count=1,
             sources=(source,),
         )
-        if relevant:
-            self._remember(story, fp)
-        return story
 
-    def _best_match(self, fp: Fingerprint, when: datetime, dated: bool) -> str | None:
-        weights = {key: self._weight(key) for key in fp.features}
-        shared: dict[str, float] = defaultdict(float)
-        for key, w in weights.items():
+    def _best_match(self, item: Member) -> str | None:
+        weights = {key: self._weight(key) for key in item.print.features}
+
+        def weight(key: str) -> float:
+            found = weights.get(key)
+            if found is None:
+                found = weights[key] = self._weight(key)
+            return found
+
+        nominated: dict[str, float] = defaultdict(float)
+        for key, w in list(weights.items()):
             ids = self._index.get(key)
-            # Skip tokens shared by very many stories: they say nothing about sameness.
-            if not ids or len(ids) > 60:
-                continue
-            for sid in ids:
-                shared[sid] += w
-        # Without a date the time window cannot rule anything out: ask for more overlap.
-        best_id, best_score = None, self.threshold * (1.0 if dated else 1.6)
-        totals = fp.family_totals(weights.__getitem__)
-        for sid in sorted(shared, key=shared.__getitem__, reverse=True)[:12]:
-            story = self._stories[sid]
-            if dated and story.event_at and abs(when - story.event_at) > self.window:
-                continue
-            sp = self._prints[sid]
-            if not _same_actors(fp, sp):
-                continue
-            total = sum(w for fam, w in totals.items() if fam == "*" or fam in sp.scripts)
-            score = sum(weights[k] for k in fp.features & sp.features) / total if total else 0.0
+            if ids and len(ids) <= COMMON_KEY:
+                for sid in ids:
+                    nominated[sid] += w
+        best_id, best_score = None, self.threshold
+        fp, stories = item.print, len(self._stories)
+        features, item_totals = fp.features, fp.family_totals(weight)
+        item_comparable: dict[frozenset[str], float] = {}
+        for sid in sorted(nominated, key=nominated.__getitem__, reverse=True)[:MAX_CANDIDATES]:
+            members = self._members[sid]
+            needed = best_score * len(members)  # the summed score this story must reach
+            total = 0.0
+            for left, other in enumerate(reversed(members)):
+                if total + (len(members) - left) <= needed:
+                    break  # even perfect matches with the rest could not win
+                factor = time_factor(item.days, other.days)
+                if not factor or not same_actors(fp, other.print):
+                    continue
+                shared = sum(map(weights.__getitem__, features & other.print.features))
+                if not shared:
+                    continue
+                scripts = other.print.scripts
+                mine = item_comparable.get(scripts)
+                if mine is None:
+                    mine = item_comparable[scripts] = comparable_total(item_totals, scripts)
+                theirs = comparable_total(other.totals(weight, stories), fp.scripts)
+                total += factor * harmonic_share(shared, mine, theirs)
+            score = total / len(members)
             if score >= best_score:
                 best_id, best_score = sid, score
         return best_id

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.core.classify import Classifier
-from bot.core.cluster import WINDOW, StoryGrouper
+from bot.core.cluster import StoryGrouper
 from bot.core.langdetect import detect_language
 from bot.core.models import Classification, FeedEntry
 from bot.core.ports import NewArticle, OutboxRow, StorePort, StoryCandidate
+from bot.core.starter import read_starter_entries
 from bot.core.textindex import entity_token, index_terms
 from bot.ops import metrics
 
@@ -52,6 +53,14 @@ class IngestCounts:
         }
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Entries from one feed (GUIDs are unique only within their feed)."""
+
+    entries: Sequence[FeedEntry]
+    source_id: int | None
+
+
 def article_id(url: str) -> str:
     return "a" + hashlib.blake2b(url.encode(), digest_size=8).hexdigest()
 
@@ -75,6 +84,11 @@ class Ingestor:
 
     def _seed(self) -> None:
         if not self._seeded:
+            for entry, label in read_starter_entries():
+                verdict = self.classifier.classify(entry.title, entry.summary, entry.lang)
+                self.grouper.add_background(
+                    entry.title, entry.summary, verdict.entities, label.countries
+                )
             since = self.clock() - timedelta(days=60)
             self.grouper.seed(self.store.articles.recent_stories(since))
             self._seeded = True
@@ -89,50 +103,86 @@ class Ingestor:
         labels: Mapping[str, Classification] | None = None,
     ) -> IngestCounts:
         """Store what is new in `entries`; `labels` override the classifier (curated data)."""
-        counts = IngestCounts(fetched=len(entries))
-        if not entries:
+        return self.ingest_many(
+            [Batch(entries, source_id)], kind=kind, alerts=alerts, labels=labels
+        )[0]
+
+    def ingest_many(
+        self,
+        batches: Sequence[Batch],
+        *,
+        kind: str = "feed",
+        alerts: bool = True,
+        labels: Mapping[str, Classification] | None = None,
+    ) -> list[IngestCounts]:
+        """Store what is new in several feeds at once, oldest report first; counts per batch.
+
+        Stories form in the order events happened, whatever order the feeds were read in: a
+        later report joins the story its predecessors opened, as it would have when polled live.
+        """
+        counts = [IngestCounts(fetched=len(b.entries)) for b in batches]
+        seen: set[str] = set()
+        fresh = [(n, e) for n, b in enumerate(batches) for e in self._unseen(b, counts[n], seen)]
+        if not fresh:
             return counts
-        self._seed()
-        known_urls = self.store.articles.known_urls(e.url for e in entries)
-        known_guids = self.store.articles.known_guids(
-            source_id, (e.guid for e in entries if e.guid)
-        )
         now = self.clock()
+        far = datetime.max.replace(tzinfo=UTC)
+        fresh.sort(key=lambda ne: ne[1].published or far)  # stable: undated keep feed order
         articles: list[NewArticle] = []
         stories: dict[str, StoryCandidate] = {}
         outbox: list[OutboxRow] = []
-        batch_urls: set[str] = set()
         new_stories = 0
+        for n, entry in fresh:
+            try:
+                article, story, new_story = self._prepare(
+                    entry, batches[n].source_id, kind, now, (labels or {}).get(entry.url)
+                )
+            except Exception as exc:  # one odd item must not sink the batch
+                log.warning("item skipped", extra={"url": entry.url, "reason": repr(exc)})
+                counts[n].errors.append(f"{entry.url}: {exc}")
+                continue
+            articles.append(article)
+            stories[story.id] = story
+            new_stories += int(new_story)
+            counts[n].new += 1
+            counts[n].relevant += int(article.relevant)
+            if alerts and self.matcher is not None and article.relevant:
+                outbox.extend(self.matcher(story, article, new_story))
+        if articles:
+            self.store.articles.save(articles, list(stories.values()), outbox)
+            metrics.items_ingested(len(articles), sum(a.relevant for a in articles), new_stories)
+        return counts
+
+    def new_entries(self, batches: Sequence[Batch]) -> list[FeedEntry]:
+        """What `ingest_many` would store now: entries not known yet (to ask a model about)."""
+        seen: set[str] = set()
+        scratch = IngestCounts()
+        return [e for b in batches for e in self._unseen(b, scratch, seen)]
+
+    def _unseen(self, batch: Batch, counts: IngestCounts, seen: set[str]) -> list[FeedEntry]:
+        """The batch's entries not stored yet (by URL, or by GUID within the same feed)."""
+        if not batch.entries:
+            return []
+        self._seed()
+        entries = batch.entries
+        known_urls = self.store.articles.known_urls(e.url for e in entries)
+        known_guids = self.store.articles.known_guids(
+            batch.source_id, (e.guid for e in entries if e.guid)
+        )
+        out: list[FeedEntry] = []
         for entry in entries:
             if not entry.url:  # no link: nothing to show, cite or deduplicate on
                 continue
             if (
                 entry.url in known_urls
-                or entry.url in batch_urls
+                or entry.url in seen
                 or (entry.guid and entry.guid in known_guids)
             ):
                 counts.duplicates += 1
                 continue
-            batch_urls.add(entry.url)
-            try:
-                article, story, new_story = self._prepare(
-                    entry, source_id, kind, now, (labels or {}).get(entry.url)
-                )
-            except Exception as exc:  # one odd item must not sink the batch
-                log.warning("item skipped", extra={"url": entry.url, "reason": repr(exc)})
-                counts.errors.append(f"{entry.url}: {exc}")
-                continue
-            articles.append(article)
-            stories[story.id] = story
-            new_stories += int(new_story)
-            counts.new += 1
-            counts.relevant += int(article.relevant)
-            if alerts and self.matcher is not None and article.relevant:
-                outbox.extend(self.matcher(story, article, new_story))
-        if articles:
-            self.store.articles.save(articles, list(stories.values()), outbox)
-            metrics.items_ingested(counts.new, counts.relevant, new_stories)
-        return counts
+            seen.add(entry.url)
+            out.append(entry)
+        return out
 
     def _prepare(
         self,
@@ -146,7 +196,7 @@ class Ingestor:
         verdict = self.classifier.classify(entry.title, entry.summary, lang)
         if label is not None:
             verdict = Classification(
-                label.relevant, 1.0, label.countries, label.topics, verdict.entities
+                label.relevant, label.score, label.countries, label.topics, verdict.entities
             )
         aid = article_id(entry.url)
         when = entry.published or now
@@ -192,4 +242,4 @@ class Ingestor:
         return article, story, story.article_count == 1
 
 
-__all__ = ["WINDOW", "IngestCounts", "Ingestor", "article_id"]
+__all__ = ["Batch", "IngestCounts", "Ingestor", "article_id"]

@@ -7,10 +7,13 @@ import json
 import logging
 from datetime import UTC, datetime
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from bot.core.ingest import Ingestor
 from bot.core.models import Classification, FeedEntry
 from bot.core.ports import StorePort
+
+if TYPE_CHECKING:  # the ingestor reads the starter entries too (as background for grouping)
+    from bot.core.ingest import Ingestor
 
 log = logging.getLogger(__name__)
 

@@ -154,9 +154,7 @@ def describe(spec: SubscriptionSpec, gazetteer: Gazetteer) -> str:
     """One readable line: `🇰🇷 South Korea · topics: compute · keywords: HyperCLOVA · instant`."""
     parts: list[str] = []
     if spec.countries:
-        parts.append(
-            ", ".join(f"{flag(c)} {gazetteer.country_name(c)}" for c in spec.countries)
-        )
+        parts.append(", ".join(f"{flag(c)} {gazetteer.country_name(c)}" for c in spec.countries))
     else:
         parts.append("all countries")
     if spec.topics:

@@ -53,7 +53,12 @@ def _rss(outlet: str, items: list[dict[str, Any]], encoding: str) -> bytes:
     )
 
 
-def _atom(outlet: str, items: list[dict[str, Any]]) -> bytes:
+# What an Atom entry carries when the article has no date (Atom requires <updated>, so
+# generators differ): a fixed stamp (the default scoring here), the generation time, or nothing.
+UNDATED_ATOM = {"fixed": "2026-02-01", "now": "2026-11-23", "omit": None}
+
+
+def _atom(outlet: str, items: list[dict[str, Any]], undated: str = "fixed") -> bytes:
     parts = [
         '<?xml version="1.0" encoding="utf-8"?>',
         '<feed xmlns="http://www.w3.org/2005/Atom">',
@@ -61,20 +66,23 @@ def _atom(outlet: str, items: list[dict[str, Any]]) -> bytes:
         "<updated>2026-02-01T00:00:00Z</updated>",
     ]
     for item in items:
-        updated = (item.get("published") or "2026-02-01") + "T09:00:00Z"
+        day = item.get("published") or UNDATED_ATOM[undated]
+        updated = f"{day}T09:00:00Z" if day else ""
         parts.append(
             f"<entry><title>{escape(item['title'])}</title>"
             f'<link href="{escape(item["url"])}"/><id>urn:dev:{escape(item["id"])}</id>'
             + (f"<published>{updated}</published>" if item.get("published") else "")
-            + f"<updated>{updated}</updated>"
-            f'<summary type="html">{escape("<p>" + escape(item["summary"]) + "</p>")}</summary>'
+            + (f"<updated>{updated}</updated>" if updated else "")
+            + f'<summary type="html">{escape("<p>" + escape(item["summary"]) + "</p>")}</summary>'
             "</entry>"
         )
     parts.append("</feed>")
     return "\n".join(parts).encode("utf-8")
 
 
-def write_feeds(articles: list[dict[str, Any]], folder: Path) -> list[Path]:
+def write_feeds(
+    articles: list[dict[str, Any]], folder: Path, *, undated_atom: str = "fixed"
+) -> list[Path]:
     """Write one feed file per outlet; returns their paths."""
     folder.mkdir(parents=True, exist_ok=True)
     by_outlet: dict[str, list[dict[str, Any]]] = {}
@@ -86,7 +94,7 @@ def write_feeds(articles: list[dict[str, Any]], folder: Path) -> list[Path]:
         if korean:
             body, ext = _rss(outlet, items, "EUC-KR"), "xml"
         elif n % 2:
-            body, ext = _atom(outlet, items), "atom"
+            body, ext = _atom(outlet, items, undated_atom), "atom"
         else:
             body, ext = _rss(outlet, items, "utf-8"), "xml"
         path = folder / f"{n:02d}-{_slug(outlet)}.{ext}"

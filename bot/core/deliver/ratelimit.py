@@ -88,9 +88,7 @@ TELEGRAM_LIMITS = PlatformLimits(
     group=(Window(20, 60.0),),
 )
 # Paid broadcasts lift the overall limit to 1,000 messages/s; chats keep theirs.
-TELEGRAM_PAID_LIMITS = replace(
-    TELEGRAM_LIMITS, shared=(Window(1000, 1.0), Spacing(SMOOTH / 1000))
-)
+TELEGRAM_PAID_LIMITS = replace(TELEGRAM_LIMITS, shared=(Window(1000, 1.0), Spacing(SMOOTH / 1000)))
 # Discord: 50 requests/s per bot; 5 messages per 5 s per channel (edits have their own route).
 DISCORD_LIMITS = PlatformLimits(
     shared=(Window(50, 1.0), Spacing(SMOOTH / 50)),
