@@ -19,6 +19,7 @@ from bot.core.ingest import Ingestor
 from bot.core.llm import LLMAnswerer
 from bot.core.poll import FeedPoller
 from bot.core.ports import AlertSender
+from bot.core.refine import ItemRefiner
 from bot.core.retrieve import Retriever
 from bot.core.service import BotService
 from bot.core.starter import load_starter_knowledge
@@ -41,6 +42,7 @@ class App:
     service: BotService
     adapters: list[str] = field(default_factory=list)
     llm: LLMAnswerer | None = None
+    refiner: ItemRefiner | None = None
 
     def fetch_limits(self) -> FetchLimits:
         return FetchLimits(
@@ -51,7 +53,9 @@ class App:
         )
 
     def poller(self, fetcher: FeedFetcher) -> FeedPoller:
-        return FeedPoller(self.store, self.ingestor, fetcher, self.settings.poll_seconds)
+        return FeedPoller(
+            self.store, self.ingestor, fetcher, self.settings.poll_seconds, self.refiner
+        )
 
     def operations(self, **overrides: float) -> Operations:
         """Health endpoint, heartbeat row, retention and the delivery lock for `run`."""
@@ -114,6 +118,8 @@ class App:
         """Close the model client (its HTTP pool) as well as the store."""
         if self.llm is not None:
             await self.llm.close()
+        if self.refiner is not None:
+            await self.refiner.close()
         self.close()
 
 
@@ -163,15 +169,24 @@ def build_app(settings: Settings, *, load_starter: bool | None = None) -> App:
         load_starter_knowledge(store, ingestor)
     retriever = Retriever(store.articles, gazetteer)
     extractive = ExtractiveAnswerer(retriever)
-    llm = None
+    llm = refiner = None
     if settings.llm_enabled:
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        base, model, timeout = (
+            settings.openai_base_url,
+            settings.openai_model,
+            settings.llm_timeout_seconds,
+        )
         llm = LLMAnswerer(
             retriever=retriever,
             extractive=extractive,
-            base_url=settings.openai_base_url,
-            api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
-            model=settings.openai_model,
-            timeout=settings.llm_timeout_seconds,
+            base_url=base,
+            api_key=key,
+            model=model,
+            timeout=timeout,
+        )
+        refiner = ItemRefiner(
+            classifier=classifier, base_url=base, api_key=key, model=model, timeout=timeout
         )
     service = BotService(
         store,
@@ -180,4 +195,4 @@ def build_app(settings: Settings, *, load_starter: bool | None = None) -> App:
         llm=llm.answer if llm else None,
         owner_ids=settings.owner_ids,
     )
-    return App(settings, store, gazetteer, ingestor, service, llm=llm)
+    return App(settings, store, gazetteer, ingestor, service, llm=llm, refiner=refiner)

@@ -18,9 +18,10 @@ from bot.core.deliver.worker import DeliveryBusy
 from bot.core.errors import FeedError, SovereignWatchError, UsageError
 from bot.core.feedlist import FeedRef, read_feed_file, to_opml
 from bot.core.fetch import FeedFetcher
-from bot.core.ingest import IngestCounts
+from bot.core.ingest import Batch, IngestCounts
 from bot.core.parse import parse_feed
 from bot.core.ports import AlertSender
+from bot.core.refine import ingest_refined
 from bot.ops.progress import progress
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,8 @@ async def ask(settings: Settings, question: str, *, as_json: bool) -> int:
     return 0
 
 
-async def _ingest_one(app: App, fetcher: FeedFetcher, source: str) -> IngestCounts:
+async def _read_one(app: App, fetcher: FeedFetcher, source: str) -> tuple[Batch, str | None]:
+    """One source (URL or file) parsed, with its feed row ensured; and the parser's warning."""
     if source.startswith(("http://", "https://")):
         result = await fetcher.fetch(source)
         body, feed_url, ctype = result.body, result.final_url, result.content_type
@@ -139,25 +141,29 @@ async def _ingest_one(app: App, fetcher: FeedFetcher, source: str) -> IngestCoun
         if existing
         else app.store.sources.ensure(feed_url, name=parsed.title, kind=kind)
     )
-    counts = app.ingestor.ingest(parsed.entries, source_id=source_id)
-    if parsed.warning:
-        counts.errors.append(f"{source}: {parsed.warning}")
-    return counts
+    return Batch(parsed.entries, source_id), parsed.warning
 
 
 async def ingest(settings: Settings, sources: list[str], *, as_json: bool) -> int:
+    """Read every source, then store them together so stories form oldest report first."""
     app = build_app(settings)
     total = IngestCounts()
+    batches: list[Batch] = []
     try:
         async with FeedFetcher(app.fetch_limits()) as fetcher:
-            with progress(len(sources), "ingesting", unit="source") as bar:
+            with progress(len(sources), "reading", unit="source") as bar:
                 for source in sources:
                     try:
-                        total.add(await _ingest_one(app, fetcher, source))
+                        batch, warning = await _read_one(app, fetcher, source)
+                        batches.append(batch)
+                        if warning:
+                            total.errors.append(f"{source}: {warning}")
                     except FeedError as exc:
                         total.errors.append(f"{source}: {exc.reason}")
                         log.warning("source failed", extra={"source": source, "reason": exc.reason})
                     bar.update()
+        for counts in await ingest_refined(app.ingestor, batches, app.refiner):
+            total.add(counts)
     finally:
         await app.aclose()
     if as_json:

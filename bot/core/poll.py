@@ -10,9 +10,11 @@ from collections.abc import Sequence
 
 from bot.core.errors import FeedError, FetchTimeout, NotAFeed
 from bot.core.fetch import FeedFetcher, FetchResult
-from bot.core.ingest import IngestCounts, Ingestor
+from bot.core.ingest import Batch, IngestCounts, Ingestor
+from bot.core.models import ParsedFeed
 from bot.core.parse import parse_feed
 from bot.core.ports import SourceRow, StorePort
+from bot.core.refine import ItemRefiner, ingest_refined
 from bot.ops import metrics
 from bot.ops.liveness import beat
 
@@ -37,26 +39,50 @@ def failure_status(exc: FeedError) -> str:
 
 class FeedPoller:
     def __init__(
-        self, store: StorePort, ingestor: Ingestor, fetcher: FeedFetcher, poll_seconds: float
+        self,
+        store: StorePort,
+        ingestor: Ingestor,
+        fetcher: FeedFetcher,
+        poll_seconds: float,
+        refiner: ItemRefiner | None = None,
     ) -> None:
+        self.refiner = refiner
         self.store = store
         self.ingestor = ingestor
         self.fetcher = fetcher
         self.poll_seconds = poll_seconds
 
     async def poll_once(self, sources: Sequence[SourceRow] | None = None) -> IngestCounts:
-        """Poll `sources` (default: every enabled feed that is due) once."""
+        """Poll `sources` (default: every enabled feed that is due) once.
+
+        Everything fetched in one round is stored together, oldest report first, so stories
+        form in the order events happened rather than the order feeds answered.
+        """
         due = list(sources) if sources is not None else self.store.sources.due(time.time())
         total = IngestCounts()
         if not due:
             return total
         results = await self.fetcher.fetch_many([(s.url, s.etag, s.last_modified) for s in due])
+        fetched: list[tuple[SourceRow, FetchResult, ParsedFeed]] = []
         for source, result in zip(due, results, strict=True):
-            total.add(self._settle(source, result))
+            outcome = self._read(source, result)
+            if isinstance(outcome, IngestCounts):
+                total.add(outcome)
+            elif isinstance(result, FetchResult):
+                fetched.append((source, result, outcome))
             await asyncio.sleep(0)
+        if fetched:
+            batches = [Batch(parsed.entries, source.id) for source, _, parsed in fetched]
+            stored = await ingest_refined(self.ingestor, batches, self.refiner)
+            for (source, result, parsed), counts in zip(fetched, stored, strict=True):
+                self._record(source, result, parsed, counts)
+                total.add(counts)
         return total
 
-    def _settle(self, source: SourceRow, result: FetchResult | FeedError) -> IngestCounts:
+    def _read(
+        self, source: SourceRow, result: FetchResult | FeedError
+    ) -> IngestCounts | ParsedFeed:
+        """The parsed feed, or the (empty) counts of a feed that failed or had not changed."""
         now = time.time()
         if isinstance(result, FeedError):
             return self._failed(source, result, now)
@@ -71,7 +97,7 @@ class FeedPoller:
             )
             return IngestCounts()
         try:
-            parsed = parse_feed(
+            return parse_feed(
                 result.body,
                 feed_url=result.final_url,
                 content_type=result.content_type,
@@ -79,19 +105,21 @@ class FeedPoller:
             )
         except FeedError as exc:
             return self._failed(source, exc, now)
-        counts = self.ingestor.ingest(parsed.entries, source_id=source.id)
+
+    def _record(
+        self, source: SourceRow, result: FetchResult, parsed: ParsedFeed, counts: IngestCounts
+    ) -> None:
         metrics.feed_polled(ok=True)
         self.store.sources.record_success(
             source.id,
             status="ok" if parsed.entries else "empty",
             etag=result.etag,
             last_modified=result.last_modified,
-            next_poll_at=now + self.poll_seconds,
+            next_poll_at=time.time() + self.poll_seconds,
             name=parsed.title,
             warning=parsed.warning,
         )
         log.info("feed polled", extra={"feed_url": source.url, **counts.as_dict()})
-        return counts
 
     def _failed(self, source: SourceRow, exc: FeedError, now: float) -> IngestCounts:
         failures = source.consecutive_failures + 1

@@ -59,6 +59,12 @@ _LLM_FALLBACKS = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+_REFINEMENTS = Counter(
+    "sw_refinements",
+    "Unsure items sent to the model for a second opinion, by outcome (ok, unusable, error).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 
 
 # --- what the loops call ------------------------------------------------------------------------
@@ -88,6 +94,10 @@ def llm_called() -> None:
 
 def llm_fallback(reason: str) -> None:
     _LLM_FALLBACKS.labels(reason=reason).inc()
+
+
+def refinement(outcome: str) -> None:
+    _REFINEMENTS.labels(outcome=outcome).inc()
 
 
 # --- scrape-time figures ------------------------------------------------------------------------

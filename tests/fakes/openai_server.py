@@ -196,6 +196,7 @@ class FakeOpenAI:
         text = "" if self._empty else self.reply(list(body.get("messages", [])))
         if body.get("stream"):
             return await self._stream(request, text)
+        await self._pause(self._first_token_delay)  # a slow model, without streaming
         return web.json_response(
             {
                 "id": "chatcmpl-fake",

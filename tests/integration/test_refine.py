@@ -1,0 +1,121 @@
+"""A configured model gives a second opinion on unsure items; without a usable answer nothing
+changes. Real `sovereign-watch ingest` process, real `openai` client, fake endpoint on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import cli_env
+from tests.fakes.feed_server import FeedServer, make_rss
+from tests.fakes.openai_server import FakeOpenAI
+
+ITEMS = [
+    (  # unsure: the offline classifier leans "not relevant"
+        "Brazil plans AI investment",
+        "https://wire.example/brazil",
+        "Brazil's government announced an artificial intelligence plan with funding for "
+        "supercomputers.",
+    ),
+    (  # unsure, and really not about a national effort
+        "Kenya holds AI workshop",
+        "https://wire.example/kenya",
+        "Officials in Nairobi met companies to discuss artificial intelligence.",
+    ),
+    (  # sure: relevant
+        "France funds Mistral AI compute",
+        "https://wire.example/france",
+        "The French government backs Mistral AI with a national compute cluster.",
+    ),
+    ("Local bakery wins bread award", "https://wire.example/bread", "A bakery won a prize."),
+]
+
+
+def verdicts(messages: list[dict[str, Any]]) -> str:
+    item = str(messages[-1]["content"])
+    if "Brazil" in item:  # unknown codes and topics must be dropped, not stored
+        verdict = {"relevant": True, "countries": ["br", "XX"], "topics": ["funding", "gossip"]}
+        return f"Here you go: {json.dumps(verdict)}"
+    return '{"relevant": false, "countries": [], "topics": []}'
+
+
+async def ingest(
+    tmp_path: Path, base_url: str, *, feed_url: str | None = None, **extra: str
+) -> tuple[dict[str, dict[str, Any]], str]:
+    """`ingest` the wire feed (or `poll --once` it from `feed_url`), then `export`."""
+    feed = tmp_path / "wire.xml"
+    feed.write_bytes(make_rss("Wire", ITEMS))
+    db = tmp_path / "data" / "sw.db"
+    env = cli_env(
+        db,
+        SW_LOAD_STARTER="false",
+        OPENAI_BASE_URL=base_url,
+        OPENAI_API_KEY="sk-test-refine",
+        **extra,
+    )
+    rows: dict[str, dict[str, Any]] = {}
+    errs = []
+    steps = [["ingest", "--json", str(feed)], ["export"]]
+    if feed_url:  # the operator's list only: the built-in feeds are not on 127.0.0.1
+        (tmp_path / "feeds.txt").write_text(f"{feed_url}\n")
+        env["SW_FEEDS_FILE"] = str(tmp_path / "feeds.txt")
+        steps[0] = ["poll", "--once"]
+    for args in steps:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=tmp_path,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode == 0, err.decode()
+        errs.append(err.decode())
+        if args[0] == "export":
+            rows = {r["url"]: r for r in map(json.loads, out.decode().splitlines())}
+    return rows, "".join(errs)
+
+
+@pytest.mark.parametrize("how", ["ingest", "poll"])
+async def test_the_model_settles_only_the_unsure_items(tmp_path: Path, how: str) -> None:
+    async with FakeOpenAI(verdicts) as model, FeedServer() as feeds:
+        feeds.set_feed("/wire.xml", make_rss("Wire", ITEMS))
+        feed_url = feeds.url("/wire.xml") if how == "poll" else None
+        rows, log = await ingest(tmp_path, model.base_url, feed_url=feed_url)
+    asked = [str(r["messages"][-1]["content"]) for r in model.requests]
+    assert (
+        len(asked) == 2 and any("Brazil" in a for a in asked) and any("Kenya" in a for a in asked)
+    )
+    brazil = rows["https://wire.example/brazil"]
+    assert brazil["relevant"] is True
+    assert brazil["countries"] == ["BR"] and brazil["topics"] == ["funding"]
+    assert rows["https://wire.example/kenya"]["relevant"] is False
+    assert rows["https://wire.example/france"]["relevant"] is True  # never asked, kept
+    assert rows["https://wire.example/bread"]["relevant"] is False
+    assert "sk-test-refine" not in log
+
+
+@pytest.mark.parametrize("trouble", ["status 500", "prose", "slow"])
+async def test_without_a_usable_answer_the_offline_verdict_stands(
+    tmp_path: Path, trouble: str
+) -> None:
+    model = FakeOpenAI(lambda _m: "Brazil? Definitely relevant, I would say.")
+    async with model:
+        if trouble == "status 500":
+            model.fail_next(500, n=10)
+        elif trouble == "slow":
+            model.delay_first_token(30)
+        rows, log = await ingest(tmp_path, model.base_url, SW_LLM_TIMEOUT_SECONDS="1")
+    assert rows["https://wire.example/brazil"]["relevant"] is False
+    assert rows["https://wire.example/france"]["relevant"] is True
+    assert len(rows) == len(ITEMS)
+    assert ("refinement unusable" if trouble == "prose" else "refinement skipped") in log
