@@ -43,11 +43,12 @@ COMMON_KEY = 60  # a key shared by more stories than this does not nominate cand
 class Member:
     """One report inside a story: its fingerprint and the days it is known to be about."""
 
-    __slots__ = ("_totals", "_totals_at", "days", "print")
+    __slots__ = ("_line", "_totals", "_totals_at", "days", "print")
 
     def __init__(self, print: Fingerprint, days: frozenset[date]) -> None:
         self.print = print
         self.days = days
+        self._line = ""
         self._totals: dict[str, float] = {}
         self._totals_at = -1
 
@@ -139,8 +140,12 @@ class StoryGrouper:
         return (math.log((n + 1) / (df + 1)) + 1.0) * kind_weight(key)
 
     def _remember(self, story: StoryCandidate, members: list[Member]) -> None:
-        keys = frozenset().union(*(m.print.features for m in members))
         old = self._keys.get(story.id, frozenset())
+        before = self._members.get(story.id)
+        if before and members[:-1] == before:  # one report added, none dropped
+            keys = old | members[-1].print.features
+        else:
+            keys = frozenset().union(*(m.print.features for m in members))
         for key in old - keys:
             self._index[key].discard(story.id)
             self._df[key] -= 1

@@ -27,7 +27,7 @@ import fastfeedparser
 
 from bot.core.classify import Classifier
 from bot.core.gazetteer import Gazetteer
-from bot.core.ingest import Ingestor
+from bot.core.ingest import Batch, Ingestor
 from bot.core.parse import parse_feed
 from storage.db import open_database
 from storage.repositories import Store
@@ -127,12 +127,13 @@ def raw_ours(paths: list[Path]) -> tuple[int, float]:
 
 
 def ingest_all(ingestor: Ingestor, store: Store, paths: list[Path]) -> tuple[int, float]:
+    """As `sovereign-watch ingest` and a poll round do: parse every feed, store them together."""
     t = time.perf_counter()
-    n = 0
+    batches = []
     for p in paths:
         parsed = parse_feed(p.read_bytes(), feed_url=p.as_uri())
-        source_id = store.sources.ensure(p.as_uri(), kind="file")
-        n += ingestor.ingest(parsed.entries, source_id=source_id).fetched
+        batches.append(Batch(parsed.entries, store.sources.ensure(p.as_uri(), kind="file")))
+    n = sum(c.fetched for c in ingestor.ingest_many(batches))
     return n, time.perf_counter() - t
 
 
@@ -146,17 +147,20 @@ def main() -> None:
         raw_ours(paths[:5])  # warm up: lazily loaded models (language id) are not parse cost
         n_fast, t_fast = raw_fast(paths)
         n_ours, t_ours = raw_ours(paths)
-        store = Store(open_database(folder / "bench.db"))
         gazetteer = Gazetteer.load()
-        ingestor = Ingestor(store, Classifier(gazetteer))
-        n_new, t_new = ingest_all(ingestor, store, paths)
+        runs = []
+        for run in range(3):  # the median of three fresh stores: one run on 2 cores is noisy
+            store = Store(open_database(folder / f"bench{run}.db"))
+            ingestor = Ingestor(store, Classifier(gazetteer))
+            runs.append(ingest_all(ingestor, store, paths))
+        n_new, t_new = sorted(runs, key=lambda r: r[1])[1]
         stored = store.articles.count()
         n_seen, t_seen = ingest_all(ingestor, store, paths)
         assert store.articles.count() == stored, "seen items were stored again"
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         fast_rate, ours_rate = n_fast / t_fast, n_ours / t_ours
         new_rate, seen_rate = n_new / t_new, n_seen / t_seen
-        print(f"items={n_new} feeds={len(paths)} stored={stored}")
+        print(f"items={n_new} feeds={len(paths)} stored={stored} (new items: median of 3 runs)")
         print(f"raw fastfeedparser: {fast_rate:,.0f} entries/s; raw parse_feed: {ours_rate:,.0f}/s")
         print(
             f"new items: {new_rate:,.0f} entries/s (target >= 2,000) "
