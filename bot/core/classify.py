@@ -37,8 +37,8 @@ TOPIC_POSITION = (1.0, 0.8, 0.7, 0.6)
 AI_THRESHOLD = 0.8
 NATIONAL_THRESHOLD = 1.0
 COUNTRY_THRESHOLD = 0.6
-TOPIC_THRESHOLD = 0.7
-TOPIC_SHARE = 0.2  # a topic must also reach this share of the item's strongest topic
+TOPIC_THRESHOLD = 0.6
+TOPIC_SHARE = 0.15  # a topic must also reach this share of the item's strongest topic
 
 # --------------------------------------------------------------------------- lexicon
 # Each line: category, weight, phrases. Phrases ending in * are stems. Latin phrases ignore case

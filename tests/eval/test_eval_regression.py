@@ -19,7 +19,7 @@ FLOORS = {
     "relevance_f1": 0.95,
     "specificity": 0.85,
     "country_f1": 0.93,
-    "topic_f1": 0.74,
+    "topic_f1": 0.77,
     "grouping_f1": 0.87,
     "answer_accuracy": 0.92,
     "english_accuracy": 0.93,
