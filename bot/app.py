@@ -185,9 +185,10 @@ def build_app(settings: Settings, *, load_starter: bool | None = None) -> App:
             model=model,
             timeout=timeout,
         )
-        refiner = ItemRefiner(
-            classifier=classifier, base_url=base, api_key=key, model=model, timeout=timeout
-        )
+        if settings.llm_refine:
+            refiner = ItemRefiner(
+                classifier=classifier, base_url=base, api_key=key, model=model, timeout=timeout
+            )
     service = BotService(
         store,
         gazetteer,

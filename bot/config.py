@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
     openai_model: str = Field("gpt-4o-mini", alias="OPENAI_MODEL")
     llm_timeout_seconds: float = Field(20.0, alias="SW_LLM_TIMEOUT_SECONDS", gt=0)
+    llm_refine: bool = Field(False, alias="SW_LLM_REFINE")
     http_port: int | None = Field(None, alias="SW_HTTP_PORT", ge=0, le=65535)
     http_host: str = Field("127.0.0.1", alias="SW_HTTP_HOST", min_length=1)
     heartbeat_seconds: float = Field(15.0, alias="SW_HEARTBEAT_SECONDS", gt=0)

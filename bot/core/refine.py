@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 UNSURE = (0.2, 0.6)  # classifier scores in [low, high) get a second opinion
 MAX_PER_ROUND = 16  # at most this many model calls per poll round
 CONCURRENCY = 4
+ROUND_BUDGET = 15.0  # seconds a round's alerts may wait for second opinions
 _JSON_RE = re.compile(r"\{.*\}", re.DOTALL)
 
 
@@ -73,8 +74,18 @@ class ItemRefiner:
             async with gate:
                 return await self._ask(entry, verdict)
 
-        answers = await asyncio.gather(*(one(e, v) for e, v in asked))
-        return {e.url: a for (e, _), a in zip(asked, answers, strict=True) if a is not None}
+        tasks = [asyncio.ensure_future(one(e, v)) for e, v in asked]
+        done, late = await asyncio.wait(tasks, timeout=ROUND_BUDGET)
+        for task in late:
+            task.cancel()
+        if late:
+            metrics.refinement("late")
+            log.warning("refinement cut short", extra={"unanswered": len(late)})
+        return {
+            e.url: answer
+            for (e, _), task in zip(asked, tasks, strict=True)
+            if task in done and (answer := task.result()) is not None
+        }
 
     async def _ask(self, entry: FeedEntry, verdict: Classification) -> Classification | None:
         user = f"Title: {entry.title}\nSummary: {entry.summary[:2000]}"

@@ -61,7 +61,7 @@ _LLM_FALLBACKS = Counter(
 )
 _REFINEMENTS = Counter(
     "sw_refinements",
-    "Unsure items sent to the model for a second opinion, by outcome (ok, unusable, error).",
+    "Unsure items sent to the model for a second opinion, by outcome (ok, unusable, error, late).",
     ["outcome"],
     registry=REGISTRY,
 )

@@ -57,7 +57,7 @@ async def ingest(
         SW_LOAD_STARTER="false",
         OPENAI_BASE_URL=base_url,
         OPENAI_API_KEY="sk-test-refine",
-        **extra,
+        **{"SW_LLM_REFINE": "true", **extra},
     )
     rows: dict[str, dict[str, Any]] = {}
     errs = []
@@ -119,3 +119,42 @@ async def test_without_a_usable_answer_the_offline_verdict_stands(
     assert rows["https://wire.example/france"]["relevant"] is True
     assert len(rows) == len(ITEMS)
     assert ("refinement unusable" if trouble == "prose" else "refinement skipped") in log
+
+
+async def test_off_unless_asked_for(tmp_path: Path) -> None:
+    """A model configured for answers is not asked about items unless SW_LLM_REFINE is on."""
+    async with FakeOpenAI(verdicts) as model:
+        rows, _ = await ingest(tmp_path, model.base_url, SW_LLM_REFINE="false")
+    assert model.requests == []
+    assert rows["https://wire.example/brazil"]["relevant"] is False
+
+
+async def test_a_slow_model_does_not_hold_the_round_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the round's budget the unanswered items keep their offline verdicts."""
+    from bot.core import refine
+    from bot.core.classify import Classifier
+    from bot.core.models import FeedEntry
+
+    monkeypatch.setattr(refine, "ROUND_BUDGET", 0.5)
+    entries = [
+        FeedEntry(
+            url=link,
+            title=title,
+            summary=summary,
+            published=None,
+            source="Wire",
+            feed_url="https://wire.example/feed.xml",
+            lang="en",
+        )
+        for title, link, summary in ITEMS
+    ]
+    model = FakeOpenAI(verdicts)
+    async with model:
+        model.delay_first_token(10)
+        refiner = refine.ItemRefiner(
+            classifier=Classifier(), base_url=model.base_url, api_key=None, model="m", timeout=20
+        )
+        started = asyncio.get_running_loop().time()
+        assert await refiner.refine(entries) == {}
+        assert asyncio.get_running_loop().time() - started < 3
+        await refiner.close()
