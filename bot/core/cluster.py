@@ -35,7 +35,7 @@ WINDOW = timedelta(days=45)  # reports further apart than this are of different 
 DECAY_DAYS = 14.0  # two reports this far apart count half as alike
 UNDATED = 0.6  # discount when either side has no date at all
 THRESHOLD = 0.13
-MAX_MEMBERS = 6  # a story is judged by its latest reports
+MAX_MEMBERS = 8  # a story is judged by its latest reports
 MAX_CANDIDATES = 6
 COMMON_KEY = 60  # a key shared by more stories than this does not nominate candidates
 
