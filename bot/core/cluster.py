@@ -172,39 +172,30 @@ class StoryGrouper:
         entities: tuple[str, ...],
     ) -> StoryCandidate:
         """The story this item belongs to, updated with it (new or existing)."""
+        alone = StoryCandidate(
+            id=story_id_for(article_id),
+            title=title,
+            url=url,
+            countries=countries,
+            topics=topics,
+            entities=tuple(sorted(entities)),
+            signature="",
+            relevant=relevant,
+            first_seen=when,
+            last_seen=when,
+            event_at=when if dated else None,
+            article_count=1,
+            sources=(source,),
+        )
         if not relevant:  # not grouped: each such item is its own story, no fingerprint needed
-            return self._new_story(
-                article_id,
-                title,
-                url,
-                source,
-                when,
-                dated,
-                relevant,
-                countries,
-                topics,
-                entities,
-                "",
-            )
+            return alone
         member = Member(
             fingerprint(title, summary, entities, countries),
             frozenset({when.date()} if dated else ()) | full_dates(f"{title}\n{summary}"),
         )
         best = self._best_match(member)
         if best is None:
-            story = self._new_story(
-                article_id,
-                title,
-                url,
-                source,
-                when,
-                dated,
-                relevant,
-                countries,
-                topics,
-                entities,
-                encode_members([member]),
-            )
+            story = replace(alone, signature=encode_members([member]))
             self._remember(story, [member])
             return story
         story = self._stories[best]
@@ -222,36 +213,6 @@ class StoryGrouper:
         )
         self._remember(updated, members)
         return updated
-
-    @staticmethod
-    def _new_story(
-        article_id: str,
-        title: str,
-        url: str,
-        source: str,
-        when: datetime,
-        dated: bool,
-        relevant: bool,
-        countries: tuple[str, ...],
-        topics: tuple[str, ...],
-        entities: tuple[str, ...],
-        signature: str,
-    ) -> StoryCandidate:
-        return StoryCandidate(
-            id=story_id_for(article_id),
-            title=title,
-            url=url,
-            countries=countries,
-            topics=topics,
-            entities=tuple(sorted(entities)),
-            signature=signature,
-            relevant=relevant,
-            first_seen=when,
-            last_seen=when,
-            event_at=when if dated else None,
-            article_count=1,
-            sources=(source,),
-        )
 
     def _best_match(self, item: Member) -> str | None:
         weights = {key: self._weight(key) for key in item.print.features}

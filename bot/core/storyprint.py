@@ -14,54 +14,13 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from bot.core.datemention import month_day_tokens
-from bot.core.textindex import hangul_words, korean_stems, words
+from bot.core.textindex import STOPWORDS, hangul_words, korean_stems, words
 
 _NUMBER_RE = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _YEAR_RE = re.compile(r"^(19|20)\d\d$")
-_STOP = frozenset(
+# Words every report of the field carries; they say nothing about which event it is.
+_STOP = STOPWORDS | frozenset(
     [
-        "the",
-        "a",
-        "an",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "and",
-        "or",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "by",
-        "with",
-        "as",
-        "at",
-        "from",
-        "that",
-        "this",
-        "its",
-        "it",
-        "has",
-        "have",
-        "had",
-        "will",
-        "would",
-        "new",
-        "says",
-        "said",
-        "after",
-        "over",
-        "into",
-        "about",
-        "than",
-        "more",
-        "its",
-        "their",
-        "his",
-        "her",
         "ai",
         "artificial",
         "intelligence",
@@ -74,18 +33,13 @@ _STOP = frozenset(
         "south",
         "country",
         "first",
-        "two",
         "three",
         "four",
         "five",
-        "one",
         "percent",
         "billion",
         "million",
         "won",
-        "per",
-        "also",
-        "said",
         "plans",
         "plan",
     ]
