@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -43,6 +44,25 @@ def cli_env(db_path: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+async def run_cli_async(
+    db_path: Path, *args: str, timeout: float = 120, **env: str
+) -> tuple[int, str, str]:
+    """The real entry point in a subprocess, from async tests (which keep fakes running):
+    exit code, stdout, stderr. The starter knowledge is off unless SW_LOAD_STARTER says."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=cli_env(db_path, **{"SW_LOAD_STARTER": "false", **env}),
+        cwd=db_path.parent.parent,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode or 0, out.decode(), err.decode()
 
 
 def run_cli(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli_env
+from tests.conftest import cli_env, run_cli_async
 from tests.fakes.feed_server import FeedServer, make_rss
 
 GOOD = make_rss(
@@ -54,19 +54,7 @@ DUPES = make_rss(
 )
 
 
-async def cli(db: Path, *args: str, timeout: float = 120, **env: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=cli_env(db, SW_LOAD_STARTER="false", **env),
-        cwd=db.parent.parent,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    return proc.returncode or 0, out.decode(), err.decode()
+cli = run_cli_async
 
 
 def exported(out: str) -> dict[str, dict[str, object]]:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import cli_env
+from tests.conftest import run_cli_async
 from tests.fakes.feed_server import FeedServer, make_rss
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -52,36 +51,25 @@ async def ingest(
     feed = tmp_path / "wire.xml"
     feed.write_bytes(make_rss("Wire", ITEMS))
     db = tmp_path / "data" / "sw.db"
-    env = cli_env(
-        db,
-        SW_LOAD_STARTER="false",
-        OPENAI_BASE_URL=base_url,
-        OPENAI_API_KEY="sk-test-refine",
-        **{"SW_LLM_REFINE": "true", **extra},
-    )
-    rows: dict[str, dict[str, Any]] = {}
-    errs = []
+    env = {
+        "OPENAI_BASE_URL": base_url,
+        "OPENAI_API_KEY": "sk-test-refine",
+        "SW_LLM_REFINE": "true",
+        **extra,
+    }
     steps = [["ingest", "--json", str(feed)], ["export"]]
     if feed_url:  # the operator's list only: the built-in feeds are not on 127.0.0.1
         (tmp_path / "feeds.txt").write_text(f"{feed_url}\n")
         env["SW_FEEDS_FILE"] = str(tmp_path / "feeds.txt")
         steps[0] = ["poll", "--once"]
+    rows: dict[str, dict[str, Any]] = {}
+    errs = []
     for args in steps:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            cwd=tmp_path,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-        assert proc.returncode == 0, err.decode()
-        errs.append(err.decode())
+        code, out, err = await run_cli_async(db, *args, **env)
+        assert code == 0, err
+        errs.append(err)
         if args[0] == "export":
-            rows = {r["url"]: r for r in map(json.loads, out.decode().splitlines())}
+            rows = {r["url"]: r for r in map(json.loads, out.splitlines())}
     return rows, "".join(errs)
 
 
