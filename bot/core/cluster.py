@@ -61,9 +61,11 @@ class Member:
         return self._totals
 
     def line(self) -> str:
-        return (
-            "@" + ",".join(sorted(d.isoformat() for d in self.days)) + " " + self.print.signature()
-        )
+        """This member's line in the story's stored signature (made once: stories re-save)."""
+        if not self._line:
+            days = ",".join(sorted(d.isoformat() for d in self.days))
+            self._line = f"@{days} {self.print.signature()}"
+        return self._line
 
 
 def time_factor(a: frozenset[date], b: frozenset[date]) -> float:
