@@ -1345,7 +1345,7 @@ def inline_keyboard(buttons: Sequence[Button], per_row: int = 3) -> InlineKeyboa
 
 
 def subscribe_keyboard(offered: Sequence[Button]) -> InlineKeyboardMarkup:
-    """Countries and topics to tick, instant or digest, then Save: the choice lives in the
+    """Countries and topics to tick, instant or a digest, then Save: the choice lives in the
     keyboard itself, so a restart loses nothing and the callback data stays tiny."""
     countries = [
         InlineKeyboardButton(b.label, callback_data=f"k:c:{b.action[4:]}")
@@ -1363,6 +1363,7 @@ def subscribe_keyboard(offered: Sequence[Button]) -> InlineKeyboardMarkup:
         [
             InlineKeyboardButton(SELECTED + "instant", callback_data="k:m:instant"),
             InlineKeyboardButton("daily digest", callback_data="k:m:digest"),
+            InlineKeyboardButton("weekly digest", callback_data="k:m:weekly"),
         ]
     )
     rows.append(
@@ -1398,7 +1399,7 @@ def _chosen(markup: InlineKeyboardMarkup | None) -> list[str]:
 
 
 def _toggle(markup: InlineKeyboardMarkup | None, data: str) -> InlineKeyboardMarkup:
-    """The keyboard with one entry ticked or unticked (instant/digest: one of the two)."""
+    """The keyboard with one entry ticked or unticked (instant, daily, weekly: one of them)."""
     assert markup is not None
     radio = data.startswith("k:m:")
     rows: list[list[InlineKeyboardButton]] = []

@@ -376,6 +376,12 @@ async def test_inline_keyboard_subscribe_flow(tmp_path: Path) -> None:
         assert sub.spec.mode is Mode.DIGEST
         final = h.tg.sent_messages(USER)[-1]
         assert "Subscribed" in final["plain_text"] and final["reply_markup"] is None
+        weekly = await h.reply_to(USER, "/subscribe")
+        await _press(h, USER, weekly["message_id"], "k:t:policy")
+        await _press(h, USER, weekly["message_id"], "k:m:weekly")
+        assert (await _press(h, USER, weekly["message_id"], "k:ok"))["text"] == "Saved."
+        modes = {s.spec.topics: (s.spec.mode, s.spec.digest_day) for s in h.subs(USER)}
+        assert modes[("policy",)][0] is Mode.DIGEST and modes[("policy",)][1] is not None
 
 
 async def test_forged_and_stale_callbacks_get_polite_answers(tmp_path: Path) -> None:
