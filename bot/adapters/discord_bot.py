@@ -849,52 +849,14 @@ class DiscordBot:
                 )
                 return
             _, kind, value = [*custom_id.split(":", 2), "", ""][:3]
-            await self._change(interaction, target, lambda: self.mute(target, kind, value))
+            kind = {"c": "country", "t": "topic"}.get(kind, kind)
+            await self._change(interaction, target, lambda: self.service.mute(target, kind, value))
         except discord.NotFound as exc:
             if exc.code != UNKNOWN_INTERACTION:
                 raise
             log.warning("button click expired", extra={"channel": interaction.channel_id})
         except discord.HTTPException as exc:
             log.warning("button reply failed", extra={"status": exc.status, "code": exc.code})
-
-    def mute(self, target: Target, kind: str, value: str) -> Reply:
-        """Drop one country or topic from this channel's subscriptions that name it."""
-        if kind not in ("country", "topic") or not value:
-            return Reply(text="That button is no longer valid.")
-        subs = self.app.store.subscriptions
-        shown = (
-            f"{flag(value)} {self.app.gazetteer.country_name(value)}".strip()
-            if kind == "country"
-            else value
-        )
-        done: list[str] = []
-        broad: list[str] = []
-        for sub in subs.for_target(target):
-            spec = sub.spec
-            values = spec.countries if kind == "country" else spec.topics
-            if value not in values:
-                if not values:
-                    broad.append(f"#{sub.id}")
-                continue
-            rest = tuple(v for v in values if v != value)
-            subs.remove(target, sub.id)
-            if not rest:
-                done.append(f"removed #{sub.id} (it followed only {shown})")
-                continue
-            narrowed = (
-                dataclasses.replace(spec, countries=rest)
-                if kind == "country"
-                else dataclasses.replace(spec, topics=rest)
-            )
-            new = subs.add(target, narrowed)
-            done.append(f"#{sub.id} is now #{new.id}: {describe(new.spec, self.app.gazetteer)}")
-        lines = [f"Muted {shown} here: " + "; ".join(done) + "."] if done else []
-        if broad:
-            lines.append(
-                f"{', '.join(broad)} follow every {kind}, so {shown} still arrives through "
-                "them; narrow them with /unsubscribe and /subscribe."
-            )
-        return Reply(text="\n".join(lines) or f"No subscription here follows {shown}.")
 
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """Kicked or the server was deleted: pause its channels' subscriptions at once."""

@@ -64,7 +64,7 @@ from bot.core.answer_text import question_language, text
 from bot.core.deliver.ratelimit import TELEGRAM_LIMITS, PlatformLimiter
 from bot.core.deliver.render import TelegramText, split_plain, telegram_reply, tg_escape
 from bot.core.followup import resolve_followup
-from bot.core.models import TOPICS, Answer, Button, Mode, Reply, SubscriptionSpec, Target
+from bot.core.models import TOPICS, Answer, Button, Mode, Reply, Target
 from bot.core.service import MAX_QUESTION_CHARS, MEMORY_SECONDS
 
 if TYPE_CHECKING:
@@ -779,38 +779,9 @@ class TelegramBot:
         if not valid:
             await _answer_query(update, STALE_BUTTON)
             return
-        summary = self.mute(target, kind, value)
-        await _answer_query(update, summary[:190])
-        await self._reply(update, Reply(text=summary), quote=False)
-
-    def mute(self, target: Target, kind: str, value: str) -> str:
-        """Stop alerts about one country or topic in this chat; says what changed."""
-        subs = self.store.subscriptions.for_target(target)
-        gazetteer = self.app.gazetteer
-        name = gazetteer.country_name(value) if kind == "country" else value
-        if not subs:
-            return "This chat has no subscriptions, so there is nothing to mute."
-        everything = gazetteer.country_codes() if kind == "country" else list(TOPICS)
-        changed: list[str] = []
-        for sub in subs:
-            current = sub.spec.countries if kind == "country" else sub.spec.topics
-            if current and value not in current:
-                continue
-            rest = tuple(v for v in (current or everything) if v != value)
-            self.store.subscriptions.remove(target, sub.id)
-            if not rest:
-                changed.append(f"removed #{sub.id}")
-                continue
-            spec: SubscriptionSpec = (
-                replace(sub.spec, countries=rest)
-                if kind == "country"
-                else replace(sub.spec, topics=rest)
-            )
-            new = self.store.subscriptions.add(target, spec)
-            changed.append(f"#{sub.id} is now #{new.id} without {value}")
-        if not changed:
-            return f"No subscription of this chat covers {name}; nothing changed."
-        return f"Muted {name}: " + "; ".join(changed) + ". See /subscriptions."
+        summary = self.service.mute(target, kind, value)
+        await _answer_query(update, summary.text[:190])
+        await self._reply(update, summary, quote=False)
 
     # --- membership -------------------------------------------------------------------------
     async def _on_membership(self, update: Update, context: Ctx) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import defaultdict
@@ -231,6 +232,41 @@ class BotService:
         if self.store.subscriptions.remove(target, int(arg)) == 0:
             return Reply(text=f"This chat has no subscription #{arg}. See /subscriptions.")
         return Reply(text=f"Removed subscription #{arg}.")
+
+    def mute(self, target: Target, kind: str, value: str) -> Reply:
+        """Stop alerts about one country or topic here: every subscription that would deliver it
+        is narrowed (one that follows every country becomes every country but this one)."""
+        countries = self.gazetteer.country_codes()
+        everything = countries if kind == "country" else list(TOPICS)
+        if value not in everything:
+            return Reply(text="That button is no longer valid.")
+        name = self.gazetteer.country_name(value) if kind == "country" else value
+        subs = self.store.subscriptions.for_target(target)
+        if not subs:
+            return Reply(text="This chat has no subscriptions, so there is nothing to mute.")
+        changed: list[str] = []
+        for sub in subs:
+            current = sub.spec.countries if kind == "country" else sub.spec.topics
+            if current and value not in current:
+                continue
+            rest = tuple(v for v in (current or everything) if v != value)
+            self.store.subscriptions.remove(target, sub.id)
+            if not rest:
+                changed.append(f"removed #{sub.id} (it followed only {name})")
+                continue
+            spec = (
+                dataclasses.replace(sub.spec, countries=rest)
+                if kind == "country"
+                else dataclasses.replace(sub.spec, topics=rest)
+            )
+            new = self.store.subscriptions.add(target, spec)
+            if current:
+                changed.append(f"#{sub.id} is now #{new.id}: {describe(new.spec, self.gazetteer)}")
+            else:
+                changed.append(f"#{sub.id} is now #{new.id}: every {kind} but {name}")
+        if not changed:
+            return Reply(text=f"No subscription here follows {name}; nothing changed.")
+        return Reply(text=f"Muted {name}: " + "; ".join(changed) + ". See /subscriptions.")
 
     def subscriptions(self, target: Target) -> Reply:
         subs = self.store.subscriptions.for_target(target)

@@ -491,6 +491,7 @@ async def test_mute_button_narrows_the_channels_subscriptions(
     target = Target("discord", str(CHANNEL))
     app.store.subscriptions.add(target, app_spec(app, "KR JP"))
     app.store.subscriptions.add(target, app_spec(app, "KR"))
+    app.store.subscriptions.add(target, app_spec(app, "topic:compute"))  # every country
 
     async def click(custom_id: str, permissions: str) -> FakeInteraction:
         payload = server.slash_command_payload("x", None, CHANNEL, GUILD, MANAGER, permissions)
@@ -504,8 +505,13 @@ async def test_mute_button_narrows_the_channels_subscriptions(
         muted = await click("mute:country:KR", MODERATOR)
         message = await shown(server, muted)
     assert is_ephemeral(refused)
-    assert "Muted" in text_of(message)
-    assert [s.spec.countries for s in app.store.subscriptions.for_target(target)] == [("JP",)]
+    assert "Muted South Korea" in text_of(message)
+    narrowed, broad = sorted(
+        (s.spec for s in app.store.subscriptions.for_target(target)), key=lambda s: len(s.countries)
+    )
+    assert narrowed.countries == ("JP",)
+    assert "KR" not in broad.countries and "JP" in broad.countries  # as on Telegram
+    assert broad.topics == ("compute",)
 
 
 # --- messages ------------------------------------------------------------------------------
