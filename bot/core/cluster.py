@@ -135,6 +135,24 @@ class StoryGrouper:
                 if members:
                     self._remember(story, members)
 
+    def forget_before(self, cutoff: datetime) -> int:
+        """Drop stories last reported before `cutoff`; how many went.
+
+        Keeps a long-running process to the same horizon a restart seeds from, and its memory
+        bounded by that horizon rather than by everything it has ever grouped.
+        """
+        old = [sid for sid, story in self._stories.items() if story.last_seen < cutoff]
+        for sid in old:
+            for key in self._keys.pop(sid, frozenset()):
+                self._index[key].discard(sid)
+                self._df[key] -= 1
+                if not self._index[key]:
+                    del self._index[key]
+                    self._df.pop(key, None)
+            del self._stories[sid]
+            del self._members[sid]
+        return len(old)
+
     def _weight(self, key: str) -> float:
         """Inverse story frequency: a word most stories share says little about sameness."""
         n = len(self._stories) + self._background_n + 1

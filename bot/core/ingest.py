@@ -25,6 +25,10 @@ from bot.ops import metrics
 
 log = logging.getLogger(__name__)
 
+# Stories last reported longer ago than this are not reopened by new reports: a restart seeds
+# the grouper with the stories inside it, and a long-running process forgets the rest.
+STORY_HORIZON = timedelta(days=60)
+
 Matcher = Callable[[StoryCandidate, NewArticle, bool], list[OutboxRow]]
 
 
@@ -89,7 +93,7 @@ class Ingestor:
                 self.grouper.add_background(
                     entry.title, entry.summary, verdict.entities, label.countries
                 )
-            since = self.clock() - timedelta(days=60)
+            since = self.clock() - STORY_HORIZON
             self.grouper.seed(self.store.articles.recent_stories(since))
             self._seeded = True
 
@@ -151,6 +155,7 @@ class Ingestor:
         if articles:
             self.store.articles.save(articles, list(stories.values()), outbox)
             metrics.items_ingested(len(articles), sum(a.relevant for a in articles), new_stories)
+        self.grouper.forget_before(now - STORY_HORIZON)
         return counts
 
     def new_entries(self, batches: Sequence[Batch]) -> list[FeedEntry]:

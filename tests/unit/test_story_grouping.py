@@ -205,3 +205,22 @@ def test_dates_named_in_the_text() -> None:
     assert full_dates(text) == {date(2026, 7, 10), date(2026, 8, 2), date(2026, 7, 17)}
     assert month_day_tokens(text) >= {"d0710", "d0802", "d0717", "d0803"}
     assert "d0305" not in month_day_tokens(text)  # "market 5" is not March 5
+
+
+def test_stories_past_the_horizon_are_not_reopened(store: Store, gazetteer: Gazetteer) -> None:
+    """A long-running process forgets what a restart would not seed: the same answer either way."""
+    now = [datetime(2026, 7, 12, tzinfo=UTC)]
+    ingestor = Ingestor(store, Classifier(gazetteer), clock=lambda: now[0])
+    ingestor.ingest([ROUND2_EN], source_id=None)
+    now[0] = datetime(2026, 7, 13, tzinfo=UTC)
+    ingestor.ingest([ROUND2_KO], source_id=None)  # within the horizon: joins
+    now[0] = datetime(2026, 10, 15, tzinfo=UTC)  # three months on
+    ingestor.ingest([GPUS_EN], source_id=None)  # any batch lets the old stories go
+    ingestor.ingest([ROUND2_UNDATED], source_id=None)
+    restarted = Ingestor(store, Classifier(gazetteer), clock=lambda: now[0])
+    late = _entry("round2-late", None, ROUND2_UNDATED.title, ROUND2_UNDATED.summary)
+    restarted.ingest([late], source_id=None)
+    story = _stories(store)
+    assert story["round2-ko"] == story["round2-en"]
+    assert story["round2-undated"] != story["round2-en"]
+    assert story["round2-late"] != story["round2-en"]
