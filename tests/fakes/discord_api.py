@@ -38,7 +38,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any, NamedTuple
 
 import aiohttp
@@ -48,7 +47,7 @@ import discord.http
 import yarl
 from aiohttp import web
 
-from tests.fakes.local_server import serve_locally
+from tests.fakes.local_server import LocalServer, serve_locally
 
 __all__ = [
     "ADMINISTRATOR",
@@ -498,7 +497,7 @@ def _chat_input_error(where: str, item: Json) -> _ApiError | None:
     return None
 
 
-class FakeDiscord:
+class FakeDiscord(LocalServer):
     """Discord's REST API (`/api/v10`) and gateway (`/`) on 127.0.0.1, for the real discord.py."""
 
     def __init__(
@@ -580,21 +579,7 @@ class FakeDiscord:
         for conn in list(self._connections):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(1001), timeout=1.0)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeDiscord:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        await self._close_runner()
 
     @property
     def port(self) -> int:

@@ -15,13 +15,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
-from types import TracebackType
 from typing import Literal
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from tests.fakes.local_server import serve_locally
+from tests.fakes.local_server import LocalServer, serve_locally
 
 __all__ = ["HUGE_SIZE", "SAMPLE_RSS", "FeedServer", "feed_server", "make_rss"]
 
@@ -90,7 +89,7 @@ def _not_modified_since(header: str, last_modified: datetime) -> bool:
     return last_modified <= since
 
 
-class FeedServer:
+class FeedServer(LocalServer):
     """Local feed server; `async with FeedServer() as server:` or start()/stop()."""
 
     def __init__(self, *, flaky_failures: int = 2, slow_seconds: int = 60) -> None:
@@ -119,23 +118,6 @@ class FeedServer:
         self._runner, self.port = await serve_locally(app, cancel_on_hangup=True)
         self.base_url = f"http://127.0.0.1:{self.port}"
         return self.base_url
-
-    async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> FeedServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path if path.startswith('/') else '/' + path}"

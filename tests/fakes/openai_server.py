@@ -18,12 +18,11 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.local_server import serve_locally
+from tests.fakes.local_server import LocalServer, serve_locally
 
 __all__ = ["EMBEDDING_DIMS", "FakeOpenAI", "StreamTiming", "fake_embedding", "first_item_reply"]
 
@@ -72,7 +71,7 @@ class _Failure:
     retry_after: float | None
 
 
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     """`async with FakeOpenAI() as server:` then point the client at `server.base_url`."""
 
     def __init__(
@@ -140,21 +139,7 @@ class FakeOpenAI:
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeOpenAI:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        await self._close_runner()
 
     # --- handlers ---------------------------------------------------------------------------
     async def _models(self, request: web.Request) -> web.Response:

@@ -25,12 +25,11 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.local_server import serve_locally
+from tests.fakes.local_server import LocalServer, serve_locally
 
 __all__ = [
     "DEFAULT_TOKEN",
@@ -487,7 +486,7 @@ def _update_kind(update: JSON) -> str:
     return next((key for key in update if key != "update_id"), "")
 
 
-class FakeTelegram:
+class FakeTelegram(LocalServer):
     """Local Bot API server; `async with FakeTelegram() as tg:` or start()/stop().
 
     Point python-telegram-bot at `tg.base_url` (it appends the token and method itself).
@@ -586,21 +585,7 @@ class FakeTelegram:
     async def stop(self) -> None:
         self._closing = True
         self._wake_pollers()
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-
-    async def __aenter__(self) -> FakeTelegram:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        await self._close_runner()
 
     @property
     def api_url(self) -> str:
