@@ -32,17 +32,23 @@ def _print_json(obj: object) -> None:
     sys.stdout.flush()
 
 
+def _stop_on_signals() -> asyncio.Event:
+    """An event SIGTERM or SIGINT sets, so long-running commands stop cleanly (exit 0)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 async def run(settings: Settings, *, console: bool) -> int:
     """Start every configured adapter plus the poller; the console when no token is set."""
     app = build_app(settings)
     ops = app.operations()
     try:
         app.sync_feed_list()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = _stop_on_signals()
         await ops.start(stop)
         tasks: list[asyncio.Task[None]] = []
         platforms = []
@@ -193,11 +199,7 @@ async def poll(settings: Settings, *, once: bool) -> int:
                 for err in counts.errors:
                     print(f"  error: {err}")
                 return 0
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, stop.set)
+            stop = _stop_on_signals()
             await poller.run_forever(stop)
             return 0
     finally:
@@ -242,11 +244,7 @@ async def deliver(settings: Settings, *, once: bool) -> int:
                 f"outbox: {app.store.outbox.depth()} queued"
             )
             return 0
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = _stop_on_signals()
         await worker.run_forever(stop)
         return 0
     finally:
