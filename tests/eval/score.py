@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -110,16 +111,34 @@ def score_answers(
     }
 
 
+@contextlib.contextmanager
+def store_at(db: Path) -> Iterator[None]:
+    """Point the in-process CLI at `db` (SW_DB_PATH), restoring what was there after."""
+    old = os.environ.get("SW_DB_PATH")
+    os.environ["SW_DB_PATH"] = str(db)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("SW_DB_PATH", None)
+        else:
+            os.environ["SW_DB_PATH"] = old
+
+
+def ingest_and_export(paths: list[Path]) -> list[dict[str, Any]]:
+    """`sovereign-watch ingest` the feed files, then what `export` prints, one dict a line."""
+    _cli(["ingest", "--json", *map(str, paths)])
+    return [json.loads(line) for line in _cli(["export"]).splitlines() if line.strip()]
+
+
 def run(workdir: Path, *, verbose: bool = False) -> dict[str, float]:
     """Ingest the dev articles from feed files into a fresh store, then score both halves."""
     articles = load_jsonl(EVAL / "articles.jsonl")
     questions = load_jsonl(EVAL / "questions.jsonl")
     paths = write_feeds(articles, workdir / "feeds")
-    os.environ["SW_DB_PATH"] = str(workdir / "eval.db")
-    _cli(["ingest", "--json", *map(str, paths)])
-    exported = [json.loads(line) for line in _cli(["export"]).splitlines() if line.strip()]
-    figures = score_export(articles, exported)
-    answers = [json.loads(_cli(["ask", "--json", q["question"]])) for q in questions]
+    with store_at(workdir / "eval.db"):
+        figures = score_export(articles, ingest_and_export(paths))
+        answers = [json.loads(_cli(["ask", "--json", q["question"]])) for q in questions]
     figures.update(score_answers(questions, answers))
     if verbose:
         for q, a in zip(questions, answers, strict=True):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
-import os
 import random
 import sys
 import tempfile
@@ -23,7 +21,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.eval.feeds import EVAL, UNDATED_ATOM, load_jsonl, write_feeds
-from tests.eval.score import _cli, score_export
+from tests.eval.score import ingest_and_export, score_export, store_at
 
 ORDERS = ("sorted", "reversed", "shuffled-1", "shuffled-2")
 
@@ -42,27 +40,16 @@ def grouping_table(workdir: Path) -> dict[tuple[str, str], tuple[float, list[str
     articles = load_jsonl(EVAL / "articles.jsonl")
     relevant = [a for a in articles if a["relevant"]]
     table: dict[tuple[str, str], tuple[float, list[str]]] = {}
-    old = os.environ.get("SW_DB_PATH")
-    try:
-        for undated in UNDATED_ATOM:
-            for order in ORDERS:
-                run_dir = workdir / f"{undated}-{order}"
-                paths = _ordered(
-                    write_feeds(articles, run_dir / "feeds", undated_atom=undated), order
-                )
-                os.environ["SW_DB_PATH"] = str(run_dir / "eval.db")
-                with contextlib.redirect_stderr(io.StringIO()):
-                    _cli(["ingest", "--json", *map(str, paths)])
-                    exported = [json.loads(x) for x in _cli(["export"]).splitlines() if x]
-                table[(undated, order)] = (
-                    score_export(articles, exported)["grouping_f1"],
-                    _wrong_pairs(relevant, exported),
-                )
-    finally:
-        if old is None:
-            os.environ.pop("SW_DB_PATH", None)
-        else:
-            os.environ["SW_DB_PATH"] = old
+    for undated in UNDATED_ATOM:
+        for order in ORDERS:
+            run_dir = workdir / f"{undated}-{order}"
+            feeds = write_feeds(articles, run_dir / "feeds", undated_atom=undated)
+            with store_at(run_dir / "eval.db"), contextlib.redirect_stderr(io.StringIO()):
+                exported = ingest_and_export(_ordered(feeds, order))
+            table[(undated, order)] = (
+                score_export(articles, exported)["grouping_f1"],
+                _wrong_pairs(relevant, exported),
+            )
     return table
 
 

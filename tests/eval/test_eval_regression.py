@@ -31,16 +31,7 @@ FLOORS = {
 
 @pytest.fixture(scope="module")
 def figures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
-    import os
-
-    old = os.environ.get("SW_DB_PATH")
-    try:
-        return run(Path(tmp_path_factory.mktemp("eval")))
-    finally:
-        if old is None:
-            os.environ.pop("SW_DB_PATH", None)
-        else:
-            os.environ["SW_DB_PATH"] = old
+    return run(Path(tmp_path_factory.mktemp("eval")))
 
 
 @pytest.mark.parametrize("name", sorted(FLOORS))
