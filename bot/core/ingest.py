@@ -129,6 +129,7 @@ class Ingestor:
         fresh = [(n, e) for n, b in enumerate(batches) for e in self._unseen(b, counts[n], seen)]
         if not fresh:
             return counts
+        self._seed()  # the grouper's index, once per process, when there is something to group
         now = self.clock()
         far = datetime.max.replace(tzinfo=UTC)
         fresh.sort(key=lambda ne: ne[1].published or far)  # stable: undated keep feed order
@@ -168,7 +169,6 @@ class Ingestor:
         """The batch's entries not stored yet (by URL, or by GUID within the same feed)."""
         if not batch.entries:
             return []
-        self._seed()
         entries = batch.entries
         known_urls = self.store.articles.known_urls(e.url for e in entries)
         known_guids = self.store.articles.known_guids(
